@@ -1,0 +1,32 @@
+"""modalens: see how multimodal models use their modalities.
+
+The short public API::
+
+    import modalens as ml
+    ds = ml.load_dataset("aligned_50.pkl")             # or ml.MultimodalDataset([...])
+    predictor = ml.wrap(model, ["text", "audio", "vision"], masker=ml.Masker("mean"))
+    expl = ml.explain(predictor, ds.split("test"))
+    expl.save("runs/mosi")                              # then: modalens serve runs/mosi
+"""
+
+__version__ = "0.1.0"
+
+from modalens.data.dataset import MediaColumn, Modality, MultimodalDataset  # noqa: E402
+from modalens.explain import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
+from modalens.models import CallablePredictor, Masker, SklearnPredictor, TorchPredictor, wrap  # noqa: E402
+
+__all__ = [
+    "CallablePredictor",
+    "Explanation",
+    "Masker",
+    "MediaColumn",
+    "Modality",
+    "MultimodalDataset",
+    "SklearnPredictor",
+    "TorchPredictor",
+    "TypingConfig",
+    "explain",
+    "list_methods",
+    "load_run",
+    "wrap",
+]

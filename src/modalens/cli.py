@@ -1,0 +1,211 @@
+"""The ``modalens`` command line: demo, explain, serve, export, train, features, methods, info."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="See how multimodal models use their modalities.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+DEFAULT_DEMO_RUN = Path("runs/demo")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub from the CLI
+    _mount_subcommands()
+    app()
+
+
+@app.command()
+def methods() -> None:
+    """List the registered explanation methods by level."""
+    from modalens.explain import list_methods
+
+    for level, names in list_methods().items():
+        console.print(f"[bold]{level}[/bold]: {', '.join(names)}")
+
+
+@app.command()
+def explain(
+    data: Annotated[Path, typer.Argument(help="Dataset file: MMSA .pkl, CMU-SDK .csd folder, modalens .npz")],
+    model: Annotated[str, typer.Option(help="A trained model directory (modalens train) or 'pkg.module:factory'")],
+    out: Annotated[Path, typer.Option(help="Run directory to write")] = Path("runs/explain"),
+    split: Annotated[str | None, typer.Option(help="Explain only this split (e.g. test)")] = "test",
+    data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
+    baseline: Annotated[str, typer.Option(help="Baseline for absent modalities: zeros or mean")] = "mean",
+    feature_method: Annotated[str, typer.Option(help="Feature-level method, or 'none'")] = "permutation",
+    n_permutations: Annotated[int, typer.Option(help="Permutations per instance (x2 antithetic)")] = 8,
+    limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
+    emap: Annotated[bool, typer.Option(help="Compute EMAP (n^2 evaluations on a sub-sample)")] = False,
+    pid: Annotated[bool, typer.Option(help="Compute PID on pooled modality features")] = False,
+    projection: Annotated[str, typer.Option(help="umap, tsne, pca or none")] = "umap",
+    batch_size: Annotated[int, typer.Option(help="Model rows per forward pass")] = 4096,
+    device: Annotated[str, typer.Option(help="cpu or cuda (torch models)")] = "cpu",
+    backend: Annotated[str, typer.Option(help="local (default) or ray")] = "local",
+    seed: int = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = False,
+) -> None:
+    """Explain a model on a dataset and write a run directory."""
+    from modalens.data.loaders import load_dataset
+
+    dataset = load_dataset(data, format=data_format)
+    if split and dataset.splits is not None:
+        dataset = dataset.split(split)
+    if limit is not None:
+        dataset = dataset.take(range(min(limit, len(dataset))))
+    predictor = _load_predictor(model, dataset, baseline=baseline, device=device)
+    _run_explain(
+        predictor,
+        dataset,
+        out,
+        feature_method=feature_method,
+        n_permutations=n_permutations,
+        emap=emap,
+        pid=pid,
+        projection=projection,
+        batch_size=batch_size,
+        backend=backend,
+        seed=seed,
+        overwrite=overwrite,
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory to write")] = DEFAULT_DEMO_RUN,
+    synthetic: Annotated[bool, typer.Option(help="Use the small synthetic glass-box example")] = False,
+    serve: Annotated[bool, typer.Option(help="Open the app on the run when done")] = True,
+    port: int = 8765,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = True,
+) -> None:
+    """Run the whole pipeline on the embedded default and open the app."""
+    from modalens.models import Masker
+
+    dataset, predictor, title = _demo_inputs(synthetic)
+    predictor.masker = Masker("mean")
+    console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
+    explanation = _run_explain(predictor, dataset, out, overwrite=overwrite)
+    _print_summary(explanation)
+    if serve:
+        try:
+            from modalens.app.server import serve as serve_app
+        except ImportError:
+            console.print(f"Run written to {out}; the app is not installed in this build.")
+            return
+        serve_app([out], host="127.0.0.1", port=port, open_browser=True)
+
+
+def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
+    """The embedded demo data and reference model, or the synthetic glass-box example."""
+    if not synthetic:
+        try:
+            from modalens.data.demo import load_demo
+            from modalens.models.training import load_reference_predictor
+
+            dataset = load_demo().split("test")
+            return dataset, load_reference_predictor("late_lstm"), "MOSI-style demo set, late-fusion LSTM"
+        except (ImportError, FileNotFoundError) as exc:
+            console.print(f"[yellow]embedded demo unavailable ({exc}); using the synthetic example[/yellow]")
+    from modalens.data.synthetic import glass_box_model, make_synthetic
+
+    return make_synthetic(400).split("test"), glass_box_model(), "synthetic glass-box example"
+
+
+def _run_explain(predictor: Any, dataset: Any, out: Path, *, backend: str = "local", overwrite: bool = False, **options: Any) -> Any:
+    from modalens.explain import InterruptedExplanation, explain
+
+    if out.exists() and not overwrite:
+        raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it", param_hint="--out")
+    if options.get("feature_method") == "none":
+        options["feature_method"] = None
+    if options.get("projection") == "none":
+        options["projection"] = None
+    if backend != "local":
+        options["backend"] = backend
+    clock = time.perf_counter()
+    try:
+        explanation = explain(predictor, dataset, **options)
+    except InterruptedExplanation as exc:
+        console.print(f"[red]interrupted[/red] after {len(exc.finished)} finished instances; nothing was written")
+        raise typer.Exit(130) from None
+    path = explanation.save(out, overwrite=overwrite)
+    console.print(f"explained {len(dataset)} instances in {time.perf_counter() - clock:.1f} s -> [bold]{path}[/bold]")
+    return explanation
+
+
+def _print_summary(explanation: Any) -> None:
+    summary = explanation.summary()
+    if "performance" in summary:
+        perf = ", ".join(f"{k} {v:.3f}" for k, v in summary["performance"].items() if isinstance(v, float))
+        console.print(f"[bold]performance[/bold]: {perf}")
+    table = Table(title="modality importance (mean |Shapley|)")
+    table.add_column("modality")
+    table.add_column("importance", justify="right")
+    for name, value in summary["modality_importance"].items():
+        table.add_row(name, f"{value:.3f}")
+    console.print(table)
+    types = Table(title="interaction types")
+    types.add_column("type")
+    types.add_column("share", justify="right")
+    types.add_column("error in type", justify="right")
+    for name, share in summary["type_shares"].items():
+        err = summary.get("error_by_type", {}).get(name, {}).get("error")
+        types.add_row(name, f"{share:.1%}", "" if err is None else f"{err:.3f}")
+    console.print(types)
+    if explanation.templates is not None and len(explanation.templates):
+        tpl = Table(title="top templates")
+        for col in ("polarity", "items", "support", "mean_prediction"):
+            tpl.add_column(col)
+        for _, row in explanation.templates.head(8).iterrows():
+            tpl.add_row(row["polarity"], " & ".join(row["items"]), f"{row['support']:.3f}", f"{row['mean_prediction']:.2f}")
+        console.print(tpl)
+
+
+def _load_predictor(spec: str, dataset: Any, *, baseline: str, device: str) -> Any:
+    """A predictor from a trained model directory or from 'pkg.module:factory' (a function returning a predictor)."""
+    from modalens.models import Masker
+
+    masker = Masker(baseline)
+    if ":" in spec and not Path(spec).exists():
+        module_name, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise typer.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--model") from exc
+        predictor = factory()
+    else:
+        from modalens.models.training import load_predictor
+
+        predictor = load_predictor(Path(spec), device=device)
+    predictor.masker = masker
+    missing = [m for m in predictor.modalities if m not in dataset.modalities]
+    if missing:
+        raise typer.BadParameter(f"the model reads modalities {missing} that the dataset lacks", param_hint="--model")
+    return predictor
+
+
+def _mount_subcommands() -> None:
+    """Attach the commands that live next to their engines (each optional until its part is installed)."""
+    mounts = [
+        ("modalens.app.cli", "register"),
+        ("modalens.features.cli", "register"),
+        ("modalens.models.cli_train", "register"),
+    ]
+    for module_name, attr in mounts:
+        try:
+            register = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            continue
+        register(app)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""The Predictor protocol and adapters for torch modules, plain callables and scikit-learn estimators.
+
+A predictor declares its modalities and output kind and predicts on a batch in which any subset of modalities is
+absent. Absence is handled by the predictor's :class:`~modalens.models.masker.Masker`, never by model code: an
+absent modality is replaced by its baseline before the model sees the batch.
+
+Every adapter returns a float array ``[B, K]``: ``K = 1`` for regression; class probabilities (or logits, if asked)
+for classification.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from modalens.models.masker import Masker
+
+OutputKind = Literal["regression", "classification"]
+
+
+class PredictorError(ValueError):
+    """A predictor was misconfigured, or a model returned output of the wrong shape."""
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What the explainers need from a model.
+
+    Attributes
+    ----------
+    modalities
+        The modality names the model reads, in order.
+    output_kind
+        ``"regression"`` or ``"classification"``.
+    output_names
+        K names, one per output column.
+    masker
+        The baselines used for absent modalities and masked steps/features.
+    """
+
+    modalities: tuple[str, ...]
+    output_kind: str
+    output_names: list[str]
+    masker: Masker
+
+    def predict(
+        self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray], absent: Collection[str] = ()
+    ) -> np.ndarray:
+        """Predict ``[B, K]`` for a batch of ``[B, T, D]`` arrays; modalities in ``absent`` take their baseline."""
+        ...
+
+
+class BasePredictor:
+    """Shared plumbing: checks inputs, applies the masker for absent modalities, checks the output shape.
+
+    Subclasses implement :meth:`forward` on complete (already masked) arrays.
+    """
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        output_kind: OutputKind = "regression",
+        output_names: Sequence[str] | None = None,
+        masker: Masker | None = None,
+    ) -> None:
+        if not modalities:
+            raise PredictorError("a predictor needs at least one modality")
+        if output_kind not in ("regression", "classification"):
+            raise PredictorError(f"output_kind must be 'regression' or 'classification', got {output_kind!r}")
+        self.modalities = tuple(modalities)
+        self.output_kind = output_kind
+        self.output_names = list(output_names) if output_names is not None else None
+        self.masker = masker if masker is not None else Masker()
+
+    def forward(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(
+        self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray], absent: Collection[str] = ()
+    ) -> np.ndarray:
+        missing = [m for m in self.modalities if m not in values]
+        if missing:
+            raise PredictorError(f"batch lacks modalities {missing}; the predictor reads {list(self.modalities)}")
+        unknown = set(absent) - set(self.modalities)
+        if unknown:
+            raise PredictorError(f"absent names unknown modalities {sorted(unknown)}")
+        batch = {}
+        for name in self.modalities:
+            x = np.asarray(values[name], dtype=np.float32)
+            batch[name] = self.masker.apply(name, x, False) if name in absent else x
+        out = np.asarray(self.forward(batch, {m: masks[m] for m in self.modalities}), dtype=np.float64)
+        b = next(iter(batch.values())).shape[0]
+        if out.ndim == 1:
+            out = out[:, None]
+        if out.ndim != 2 or out.shape[0] != b:
+            raise PredictorError(f"model returned shape {out.shape} for a batch of {b}; expected [B] or [B, K]")
+        if self.output_names is None:
+            self.output_names = ["output"] if out.shape[1] == 1 else [f"class {k}" for k in range(out.shape[1])]
+        return out
+
+    def describe(self) -> dict:
+        return {
+            "adapter": type(self).__name__,
+            "modalities": list(self.modalities),
+            "output_kind": self.output_kind,
+            "output_names": self.output_names,
+            "masker": self.masker.describe(),
+        }
+
+
+class CallablePredictor(BasePredictor):
+    """Wrap a plain function ``fn(values) -> [B] | [B, K]`` (or ``fn(values, masks)``) over numpy arrays."""
+
+    def __init__(self, fn: Callable[..., Any], modalities: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(modalities, **kwargs)
+        self.fn = fn
+        try:
+            params = inspect.signature(fn).parameters
+            self._pass_masks = len(params) >= 2
+        except (TypeError, ValueError):
+            self._pass_masks = False
+
+    def forward(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        return self.fn(values, masks) if self._pass_masks else self.fn(values)
+
+
+class SklearnPredictor(BasePredictor):
+    """Wrap a fitted scikit-learn estimator over pooled modality features.
+
+    Each modality is pooled over its real steps (``pool="mean"``) or flattened (``pool="flatten"``), and the
+    modalities are concatenated in order, which must match how the estimator was trained (see :meth:`features`).
+    Classifiers return ``predict_proba``; regressors ``predict``.
+    """
+
+    def __init__(self, estimator: Any, modalities: Sequence[str], pool: str = "mean", **kwargs: Any) -> None:
+        kind = "classification" if hasattr(estimator, "predict_proba") else "regression"
+        kwargs.setdefault("output_kind", kind)
+        if kind == "classification" and "output_names" not in kwargs and hasattr(estimator, "classes_"):
+            kwargs["output_names"] = [str(c) for c in estimator.classes_]
+        super().__init__(modalities, **kwargs)
+        if pool not in ("mean", "flatten"):
+            raise PredictorError(f"pool must be 'mean' or 'flatten', got {pool!r}")
+        self.estimator = estimator
+        self.pool = pool
+
+    def features(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        """The 2-D design matrix the estimator sees for a batch."""
+        parts = []
+        for name in self.modalities:
+            x = values[name]
+            if self.pool == "flatten":
+                parts.append(x.reshape(x.shape[0], -1))
+            else:
+                w = masks[name].astype(np.float32)[..., None]
+                parts.append((x * w).sum(1) / np.maximum(w.sum(1), 1.0))
+        return np.concatenate(parts, axis=1)
+
+    def forward(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        design = self.features(values, masks)
+        if self.output_kind == "classification":
+            return self.estimator.predict_proba(design)
+        return self.estimator.predict(design)
+
+
+class TorchPredictor(BasePredictor):
+    """Wrap a ``torch.nn.Module``.
+
+    Parameters
+    ----------
+    module
+        The model, put in eval mode. By default it is called as ``module(*tensors)`` with one ``[B, T, D]`` tensor
+        per modality in ``modalities`` order; ``call="kwargs"`` calls ``module(**{name: tensor})`` and
+        ``call="dict"`` calls ``module(dict)``. With ``pass_masks=True`` the boolean step masks follow as a dict
+        keyword ``masks``.
+    outputs
+        For classification: ``"probs"`` applies a softmax to the model's logits, ``"logits"`` keeps them.
+    device
+        Where to run (``"cpu"``, ``"cuda"``); inputs are moved there, outputs come back to numpy.
+    """
+
+    def __init__(
+        self,
+        module: Any,
+        modalities: Sequence[str],
+        *,
+        call: str = "positional",
+        pass_masks: bool = False,
+        outputs: str = "probs",
+        device: str = "cpu",
+        **kwargs: Any,
+    ) -> None:
+        import torch
+
+        super().__init__(modalities, **kwargs)
+        if call not in ("positional", "kwargs", "dict"):
+            raise PredictorError(f"call must be 'positional', 'kwargs' or 'dict', got {call!r}")
+        if outputs not in ("probs", "logits"):
+            raise PredictorError(f"outputs must be 'probs' or 'logits', got {outputs!r}")
+        self.device = torch.device(device)
+        self.module = module.to(self.device).eval()
+        self.call, self.pass_masks, self.outputs = call, pass_masks, outputs
+
+    def forward_tensors(self, tensors: dict[str, Any], masks: dict[str, Any]) -> Any:
+        """The differentiable forward pass on torch tensors (used by gradient methods); returns ``[B, K]``."""
+        import torch
+
+        extra = {"masks": masks} if self.pass_masks else {}
+        if self.call == "positional":
+            out = self.module(*[tensors[m] for m in self.modalities], **extra)
+        elif self.call == "kwargs":
+            out = self.module(**tensors, **extra)
+        else:
+            out = self.module(tensors, **extra)
+        if out.ndim == 1:
+            out = out[:, None]
+        if self.output_kind == "classification" and self.outputs == "probs":
+            out = torch.softmax(out, dim=-1)
+        return out
+
+    def to_tensors(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        import torch
+
+        tensors = {m: torch.as_tensor(values[m], device=self.device) for m in self.modalities}
+        mask_t = {m: torch.as_tensor(masks[m], device=self.device) for m in self.modalities}
+        return tensors, mask_t
+
+    def forward(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        tensors, mask_t = self.to_tensors(values, masks)
+        with torch.inference_mode():
+            return self.forward_tensors(tensors, mask_t).float().cpu().numpy()
+
+
+def wrap(model: Any, modalities: Sequence[str], **kwargs: Any) -> BasePredictor:
+    """Wrap a torch module, a scikit-learn estimator or a callable in the matching adapter."""
+    if isinstance(model, BasePredictor):
+        return model
+    try:
+        import torch
+
+        if isinstance(model, torch.nn.Module):
+            return TorchPredictor(model, modalities, **kwargs)
+    except ImportError:  # torch is optional for users of sklearn/callable models
+        pass
+    if hasattr(model, "fit") and (hasattr(model, "predict") or hasattr(model, "predict_proba")):
+        return SklearnPredictor(model, modalities, **kwargs)
+    if callable(model):
+        return CallablePredictor(model, modalities, **kwargs)
+    raise PredictorError(f"cannot wrap {type(model).__name__}: expected a torch module, an estimator or a callable")
