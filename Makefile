@@ -20,13 +20,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/modalens demo
 
+LINTED := $(wildcard src tests scripts benchmarks)
+
 lint: setup
-	$(VENV)/bin/ruff check src tests scripts benchmarks
-	$(VENV)/bin/ruff format --check src tests scripts benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 format: setup
-	$(VENV)/bin/ruff check --fix src tests scripts benchmarks
-	$(VENV)/bin/ruff format src tests scripts benchmarks
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
 
 test: setup lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 -q

@@ -119,7 +119,9 @@ def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     return make_synthetic(400).split("test"), glass_box_model(), "synthetic glass-box example"
 
 
-def _run_explain(predictor: Any, dataset: Any, out: Path, *, backend: str = "local", overwrite: bool = False, **options: Any) -> Any:
+def _run_explain(
+    predictor: Any, dataset: Any, out: Path, *, backend: str = "local", overwrite: bool = False, **options: Any
+) -> Any:
     from modalens.explain import InterruptedExplanation, explain
 
     if out.exists() and not overwrite:
@@ -165,7 +167,9 @@ def _print_summary(explanation: Any) -> None:
         for col in ("polarity", "items", "support", "mean_prediction"):
             tpl.add_column(col)
         for _, row in explanation.templates.head(8).iterrows():
-            tpl.add_row(row["polarity"], " & ".join(row["items"]), f"{row['support']:.3f}", f"{row['mean_prediction']:.2f}")
+            tpl.add_row(
+                row["polarity"], " & ".join(row["items"]), f"{row['support']:.3f}", f"{row['mean_prediction']:.2f}"
+            )
         console.print(tpl)
 
 

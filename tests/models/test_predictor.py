@@ -15,7 +15,10 @@ def ds():
     mask = np.ones((30, 4), bool)
     mask[:, 3] = False  # last step is padding
     return MultimodalDataset(
-        [Modality("text", "text", rng.normal(size=(30, 4, 3)), mask=mask), Modality("audio", "audio", rng.normal(size=(30, 2)))],
+        [
+            Modality("text", "text", rng.normal(size=(30, 4, 3)), mask=mask),
+            Modality("audio", "audio", rng.normal(size=(30, 2))),
+        ],
         rng.normal(size=30),
     )
 
@@ -38,13 +41,17 @@ def test_torch_predictor_matches_module_and_applies_baseline(ds):
     values, masks = ds.arrays(), ds.masks()
     out = p.predict(values, masks)
     with torch.no_grad():
-        ref = module(torch.tensor(values["text"]), torch.tensor(values["audio"]), masks={"text": torch.tensor(masks["text"])})
+        ref = module(
+            torch.tensor(values["text"]), torch.tensor(values["audio"]), masks={"text": torch.tensor(masks["text"])}
+        )
     assert out.shape == (30, 1)
     assert np.allclose(out[:, 0], ref.numpy(), atol=1e-5)
     absent = p.predict(values, masks, absent=["audio"])
     with torch.no_grad():
         base = module.a(torch.full((1, 1, 2), 0.5)).sum().item()
-    assert np.allclose(absent[:, 0] - out[:, 0], base - module.a(torch.tensor(values["audio"])).sum((1, 2)).detach().numpy(), atol=1e-5)
+    assert np.allclose(
+        absent[:, 0] - out[:, 0], base - module.a(torch.tensor(values["audio"])).sum((1, 2)).detach().numpy(), atol=1e-5
+    )
 
 
 def test_torch_classifier_returns_probabilities(ds):
@@ -52,7 +59,9 @@ def test_torch_classifier_returns_probabilities(ds):
     p = TorchPredictor(module, ["text"], output_kind="classification")
     out = p.predict(ds.arrays(), ds.masks())
     assert out.shape == (30, 3) and np.allclose(out.sum(1), 1, atol=1e-5)
-    logits = TorchPredictor(module, ["text"], output_kind="classification", outputs="logits").predict(ds.arrays(), ds.masks())
+    logits = TorchPredictor(module, ["text"], output_kind="classification", outputs="logits").predict(
+        ds.arrays(), ds.masks()
+    )
     assert not np.allclose(logits.sum(1), 1)
 
 

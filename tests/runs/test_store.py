@@ -10,7 +10,13 @@ from modalens.runs import RunError, read_run, write_run
 
 def test_round_trip_and_files(tmp_path):
     target = tmp_path / "run"
-    write_run(target, kind="interaction", manifest={"x": 1.5}, tables={"t": pd.DataFrame({"a": [1, 2]})}, files={"media/f.bin": b"xy"})
+    write_run(
+        target,
+        kind="interaction",
+        manifest={"x": 1.5},
+        tables={"t": pd.DataFrame({"a": [1, 2]})},
+        files={"media/f.bin": b"xy"},
+    )
     run = read_run(target)
     assert run.kind == "interaction" and run.manifest["x"] == 1.5
     assert run.table("t")["a"].tolist() == [1, 2]

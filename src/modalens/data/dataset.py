@@ -130,8 +130,15 @@ class MediaColumn:
 
     @property
     def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "audio/wav": "wav", "audio/x-wav": "wav",
-                "audio/mpeg": "mp3", "audio/ogg": "ogg", "video/mp4": "mp4"}.get(self.mime, "bin")
+        return {
+            "image/png": "png",
+            "image/jpeg": "jpg",
+            "audio/wav": "wav",
+            "audio/x-wav": "wav",
+            "audio/mpeg": "mp3",
+            "audio/ogg": "ogg",
+            "video/mp4": "mp4",
+        }.get(self.mime, "bin")
 
 
 class MultimodalDataset:
@@ -204,7 +211,9 @@ class MultimodalDataset:
         self.media = dict(media or {})
         for key, column in self.media.items():
             if len(column.items) != n:
-                raise DatasetError(f"media {key!r} must hold N = {n} items (None where absent), got {len(column.items)}")
+                raise DatasetError(
+                    f"media {key!r} must hold N = {n} items (None where absent), got {len(column.items)}"
+                )
 
     # -- basic access ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -322,16 +331,18 @@ def _check_labels(
         if not np.isfinite(labels).all():
             raise DatasetError(f"labels must be finite; {int((~np.isfinite(labels)).sum())} NaN/inf entries")
     elif label_kind == "classification":
-        if np.issubdtype(labels.dtype, np.floating):
-            if not np.isfinite(labels).all() or (labels != np.round(labels)).any():
-                raise DatasetError("classification labels must be whole numbers")
+        whole = np.isfinite(labels).all() and (labels == np.round(labels)).all()
+        if np.issubdtype(labels.dtype, np.floating) and not whole:
+            raise DatasetError("classification labels must be whole numbers")
         labels = labels.astype(np.int64)
     else:
         raise DatasetError(f"label_kind must be 'regression' or 'classification', got {label_kind!r}")
     return labels, label_kind
 
 
-def _check_strings(field_name: str, values: Sequence[str] | None, n: int, default: list[str] | None = None) -> np.ndarray:
+def _check_strings(
+    field_name: str, values: Sequence[str] | None, n: int, default: list[str] | None = None
+) -> np.ndarray:
     if values is None:
         values = default
     arr = np.asarray([str(v) for v in values], dtype=object)

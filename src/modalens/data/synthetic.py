@@ -15,16 +15,37 @@ from modalens.data.dataset import Modality, MultimodalDataset
 from modalens.models.predictor import CallablePredictor
 
 LEXICON = {
-    "great": 2.5, "love": 2.8, "happy": 2.2, "good": 1.6, "fine": 0.8, "nice": 1.4, "fun": 1.8,
-    "bad": -1.8, "awful": -2.7, "hate": -2.8, "sad": -2.0, "boring": -1.5, "poor": -1.6, "worst": -2.9,
-    "the": 0.0, "movie": 0.0, "was": 0.0, "really": 0.0, "i": 0.0, "it": 0.0, "story": 0.0, "acting": 0.0,
+    "great": 2.5,
+    "love": 2.8,
+    "happy": 2.2,
+    "good": 1.6,
+    "fine": 0.8,
+    "nice": 1.4,
+    "fun": 1.8,
+    "bad": -1.8,
+    "awful": -2.7,
+    "hate": -2.8,
+    "sad": -2.0,
+    "boring": -1.5,
+    "poor": -1.6,
+    "worst": -2.9,
+    "the": 0.0,
+    "movie": 0.0,
+    "was": 0.0,
+    "really": 0.0,
+    "i": 0.0,
+    "it": 0.0,
+    "story": 0.0,
+    "acting": 0.0,
 }
 NEUTRAL_WORDS = [w for w, v in LEXICON.items() if v == 0.0]
 POLAR_WORDS = [w for w, v in LEXICON.items() if v != 0.0]
 ROLES = ("agree", "contradict", "neutral")
 
 
-def make_synthetic(n: int = 400, *, steps: int = 8, seed: int = 0, role_rates: tuple[float, float, float] = (0.5, 0.25, 0.25)) -> MultimodalDataset:
+def make_synthetic(
+    n: int = 400, *, steps: int = 8, seed: int = 0, role_rates: tuple[float, float, float] = (0.5, 0.25, 0.25)
+) -> MultimodalDataset:
     """Build the synthetic set: ``text`` (word one-hot-free features), ``audio`` and ``vision`` tracks, roles in meta.
 
     Text features per word: [lexicon valence, word length / 10, is_padding=0]. Audio features per step:

@@ -164,7 +164,9 @@ def explain(
 
     if emap or pid:
         clock = time.perf_counter()
-        explanation.dataset_measures = _dataset_measures(predictor, dataset, emap, pid, targets, batch_size, seed, progress)
+        explanation.dataset_measures = _dataset_measures(
+            predictor, dataset, emap, pid, targets, batch_size, seed, progress
+        )
         timings["dataset_measures"] = time.perf_counter() - clock
 
     if projection is not None and len(dataset) >= 5:

@@ -119,7 +119,9 @@ class Explanation:
             kept["instance"] = kept["instance"].map(old_to_new).astype(np.int64)
             return kept.reset_index(drop=True)
 
-        types = InteractionTypes(*(getattr(self.types, f)[index] for f in ("types", "dominant", "shares", "roles", "strength")))
+        types = InteractionTypes(
+            *(getattr(self.types, f)[index] for f in ("types", "dominant", "shares", "roles", "strength"))
+        )
         members = remap(self.template_members)
         return replace(
             self,
@@ -164,7 +166,9 @@ class Explanation:
 
     def modality_importance(self) -> dict[str, float]:
         """Mean absolute Shapley value of each modality over the instances."""
-        return {m: float(np.abs(self.shapley[:, i]).mean()) if len(self) else 0.0 for i, m in enumerate(self.modalities)}
+        return {
+            m: float(np.abs(self.shapley[:, i]).mean()) if len(self) else 0.0 for i, m in enumerate(self.modalities)
+        }
 
     def summary(self) -> dict[str, Any]:
         """Global (or subset) summary: performance, modality importance, type shares and the error within each type."""
@@ -174,7 +178,9 @@ class Explanation:
         result: dict[str, Any] = {
             "n_instances": len(self),
             "modality_importance": self.modality_importance(),
-            "mean_shapley": {m: float(self.shapley[:, i].mean()) if len(self) else 0.0 for i, m in enumerate(self.modalities)},
+            "mean_shapley": {
+                m: float(self.shapley[:, i].mean()) if len(self) else 0.0 for i, m in enumerate(self.modalities)
+            },
             "type_shares": self.type_shares(),
             "interaction_strength": float(self.types.strength.mean()) if len(self) else 0.0,
         }
@@ -310,7 +316,11 @@ class Explanation:
             tables["template_members"] = self.template_members
         if self.projection is not None:
             tables["projection"] = pd.DataFrame(
-                {"instance": np.arange(len(self), dtype=np.int64), "x": self.projection[:, 0], "y": self.projection[:, 1]}
+                {
+                    "instance": np.arange(len(self), dtype=np.int64),
+                    "x": self.projection[:, 0],
+                    "y": self.projection[:, 1],
+                }
             )
         files = {}
         with tempfile.TemporaryDirectory() as tmp:

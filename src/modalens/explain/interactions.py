@@ -58,7 +58,9 @@ class InteractionTypes:
     strength: np.ndarray  # [N] interaction strength in [0, 1]
 
 
-def classify(phi: np.ndarray, pair_interactions: np.ndarray | None = None, config: TypingConfig | None = None) -> InteractionTypes:
+def classify(
+    phi: np.ndarray, pair_interactions: np.ndarray | None = None, config: TypingConfig | None = None
+) -> InteractionTypes:
     """Type each instance from its modality Shapley values.
 
     Parameters
