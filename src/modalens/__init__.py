@@ -12,6 +12,7 @@ The short public API::
 __version__ = "0.1.0"
 
 from modalens.data.dataset import MediaColumn, Modality, MultimodalDataset  # noqa: E402
+from modalens.data.loaders import list_formats, load_dataset, save_dataset  # noqa: E402
 from modalens.explain import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
 from modalens.models import CallablePredictor, Masker, SklearnPredictor, TorchPredictor, wrap  # noqa: E402
 
@@ -26,7 +27,10 @@ __all__ = [
     "TorchPredictor",
     "TypingConfig",
     "explain",
+    "list_formats",
     "list_methods",
+    "load_dataset",
     "load_run",
+    "save_dataset",
     "wrap",
 ]

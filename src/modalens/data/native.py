@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def load_dataset(path: str | os.PathLike) -> MultimodalDataset:
             raise DatasetError(f"{source}: not a modalens dataset (no {HEADER} entry)")
         try:
             header = json.loads(archive[HEADER].tobytes().decode())
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError, zlib.error) as exc:
             raise DatasetError(f"{source}: header {HEADER} is corrupt ({exc})") from exc
         if header.get("format_version") != FORMAT_VERSION:
             raise DatasetError(
@@ -116,7 +117,7 @@ def load_dataset(path: str | os.PathLike) -> MultimodalDataset:
                 raise DatasetError(f"{source}: entry {key!r} is missing")
             try:
                 return archive[key]
-            except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            except (ValueError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
                 raise DatasetError(f"{source}: entry {key!r} is corrupt or truncated ({exc})") from exc
 
         modalities = []

@@ -1,0 +1,399 @@
+"""Loader for CMU Multimodal SDK computational sequences (``.csd``, HDF5), with word-level alignment.
+
+A computational sequence file holds one root group named after the sequence (``COVAREP``, ``FACET 4.2``,
+``Opinion Segment Labels`` ...) with
+
+- ``data/<video id>/features``: ``[T, D]`` values (for the words sequence: ``[T, 1]`` byte strings such as ``b'hello'``,
+  with ``b'sp'`` marking silence);
+- ``data/<video id>/intervals``: ``[T, 2]`` start and end time of each row, in seconds;
+- ``metadata/<key>``: ``(1,)`` string datasets holding JSON (``dimension names``, ``root name`` ...).
+
+Instances
+---------
+With a labels sequence (e.g. ``CMU_MOSI_Opinion_Labels.csd``) every labelled segment of every video is one
+instance, id ``<video>[<k>]`` (the SDK's own naming), label ``features[k, label_column]``. Without one, every video
+is one instance spanning all its frames and words, without labels.
+
+Word-level alignment (``align_to="words"``)
+-------------------------------------------
+Steps are the words of the words sequence whose midpoint falls inside the instance's segment (each word belongs to
+at most one segment; a whole-video instance takes all words), silence tokens dropped. A modality's value at a word
+is the **overlap-weighted** mean of its frames over the word's interval: a frame's weight is the length of the
+intersection of its interval with the word's. For frames entirely inside the word and equally long (the usual
+100 Hz COVAREP / 30 Hz Facet case) this is the plain average of the frames inside the word, the SDK's collapse;
+frames straddling a word boundary count in proportion to the part that lies inside (``weighting="uniform"`` instead
+takes the plain mean of every overlapping frame, as the SDK's usual ``avg`` collapse does). Zero-length (point) frames
+inside a word are averaged when no frame overlaps it with positive length. A word no frame overlaps gets zeros and
+mask False for that modality. Words are attached to every aligned modality (they share the word steps) and joined
+into ``texts``.
+
+Without alignment (``align_to=None``), each modality keeps the frames that overlap the instance interval, padded at
+the end to the longest instance, with a step mask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from modalens.data.dataset import DatasetError, Modality, MultimodalDataset
+from modalens.data.mmsa import NonFinite, feature_names_for, fix_nonfinite, guess_kind
+
+SILENCE = ("sp",)
+
+
+@dataclass
+class ComputationalSequence:
+    """One ``.csd`` file in memory: per video, features ``[T, D]`` and intervals ``[T, 2]``, in order of start."""
+
+    path: Path
+    root: str
+    features: dict[str, np.ndarray]
+    intervals: dict[str, np.ndarray]
+    metadata: dict[str, object] = field(default_factory=dict)
+    _running_end: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def running_end(self, vid: str) -> np.ndarray:
+        """Running maximum of the frames' end times (sorted, for bisection), cached per video."""
+        if vid not in self._running_end:
+            ends = self.intervals[vid][:, 1]
+            self._running_end[vid] = np.maximum.accumulate(ends) if len(ends) else ends
+        return self._running_end[vid]
+
+    @property
+    def dimension_names(self) -> list[str] | None:
+        names = self.metadata.get("dimension names")
+        return [str(x) for x in names] if isinstance(names, list) else None
+
+
+def read_csd(path: str | os.PathLike, *, text: bool = False, nonfinite: NonFinite = "error") -> ComputationalSequence:
+    """Read and validate one computational sequence.
+
+    Parameters
+    ----------
+    path
+        The ``.csd`` file.
+    text
+        True for a words sequence: features are ``[T, 1]`` byte or unicode strings, returned as str.
+    nonfinite
+        ``"error"`` refuses NaN/inf in numeric features, ``"zero"`` replaces them with 0.
+
+    Raises
+    ------
+    DatasetError
+        Naming the file, video and field: not HDF5 (or truncated), no root/data group, features not ``[T, D]``,
+        intervals not ``[T, 2]`` finite with end >= start, D differing between videos.
+    """
+    import h5py  # noqa: PLC0415  (optional dependency of this format only)
+
+    source = Path(path)
+    if not source.is_file():
+        raise DatasetError(f"{source}: no such file")
+    try:
+        handle = h5py.File(source, "r")
+    except OSError as exc:
+        raise DatasetError(
+            f"{source}: not a readable HDF5 computational sequence (truncated or corrupt?): {exc}"
+        ) from exc
+    with handle:
+        roots = [k for k in handle if isinstance(handle[k], h5py.Group) and "data" in handle[k]]
+        if len(roots) != 1:
+            raise DatasetError(
+                f"{source}: expected one root group holding 'data' (the sequence name), found {sorted(handle)}"
+            )
+        root = handle[roots[0]]
+        features, intervals = {}, {}
+        width = None
+        for vid in root["data"]:
+            where = f"{source}: video {vid!r}"
+            group = root["data"][vid]
+            for key in ("features", "intervals"):
+                if key not in group:
+                    raise DatasetError(f"{where}: missing dataset {key!r}")
+            try:
+                feats, ivals = group["features"][()], group["intervals"][()]
+            except (OSError, KeyError) as exc:
+                raise DatasetError(f"{where}: data unreadable (truncated file?): {exc}") from exc
+            if feats.ndim == 1:
+                feats = feats[:, None]
+            if feats.ndim != 2:
+                raise DatasetError(f"{where} field 'features': expected shape [T, D], got {feats.shape}")
+            if ivals.shape != (feats.shape[0], 2):
+                raise DatasetError(
+                    f"{where} field 'intervals': expected shape [T={feats.shape[0]}, 2], got {ivals.shape}"
+                )
+            ivals = ivals.astype(np.float64)
+            if not np.isfinite(ivals).all() or (ivals[:, 1] < ivals[:, 0]).any():
+                raise DatasetError(f"{where} field 'intervals': expected finite [start, end] rows with end >= start")
+            if text:
+                feats = np.array([_decode(x) for x in feats[:, 0]], dtype=object)[:, None]
+            else:
+                if not np.issubdtype(feats.dtype, np.number):
+                    raise DatasetError(f"{where} field 'features': expected numbers, got dtype {feats.dtype}")
+                feats, _ = fix_nonfinite(
+                    feats.astype(np.float32),
+                    nonfinite,
+                    f"{where} field 'features'",
+                    "pass nonfinite='zero' to zero them",
+                )
+                if width is not None and feats.shape[1] != width:
+                    raise DatasetError(
+                        f"{where} field 'features': expected D = {width} (as other videos), got {feats.shape[1]}"
+                    )
+                width = feats.shape[1]
+            order = np.argsort(ivals[:, 0], kind="stable")  # time order, so alignment can bisect
+            features[vid], intervals[vid] = feats[order], ivals[order]
+        metadata = _metadata(root.get("metadata"))
+    return ComputationalSequence(source, roots[0], features, intervals, metadata)
+
+
+def _decode(x: object) -> str:
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
+
+
+def _metadata(group: object) -> dict[str, object]:
+    """Metadata datasets hold one JSON string each (the SDK's writer); fall back to the raw string."""
+    out: dict[str, object] = {}
+    if group is None:
+        return out
+    for key in group:
+        try:
+            raw = _decode(group[key][()].reshape(-1)[0])
+        except (AttributeError, IndexError, OSError, TypeError):
+            continue
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def load_csd(
+    paths: Mapping[str, str | os.PathLike],
+    *,
+    labels_csd: str | os.PathLike | None = None,
+    align_to: Literal["words"] | None = "words",
+    words_csd: str | os.PathLike | None = None,
+    label_column: int = 0,
+    label_kind: Literal["regression", "classification"] = "regression",
+    kinds: Mapping[str, str] | None = None,
+    splits: Mapping[str, Iterable[str]] | None = None,
+    missing: Literal["error", "drop"] = "error",
+    silence: Sequence[str] = SILENCE,
+    weighting: Literal["overlap", "uniform"] = "overlap",
+    nonfinite: NonFinite = "error",
+    name: str = "csd",
+) -> MultimodalDataset:
+    """Load CMU-SDK computational sequences as a :class:`MultimodalDataset`.
+
+    Parameters
+    ----------
+    paths
+        Modality name -> ``.csd`` file, e.g. ``{"text": "CMU_MOSI_TimestampedWordVectors.csd", "audio":
+        "CMU_MOSI_COVAREP.csd", "vision": "CMU_MOSI_Visual_Facet_42.csd"}``.
+    labels_csd
+        A labels sequence; its segments become the instances. Without it, whole videos are instances.
+    align_to
+        ``"words"`` averages every modality over each word's interval (needs ``words_csd``); None keeps frames.
+    words_csd
+        The words sequence (``CMU_MOSI_TimestampedWords.csd``); gives words and, joined, ``texts``.
+    label_column
+        Which label feature column to use (MOSEI's labels have 7: sentiment then six emotions).
+    label_kind
+        ``"regression"`` or ``"classification"``.
+    kinds
+        Modality name -> kind; guessed from the name otherwise (``audio``/``covarep`` -> audio ...).
+    splits
+        Split name -> video ids (e.g. the SDK's standard folds); instances of other videos get split ``"none"``.
+    missing
+        A video absent from some sequence: ``"error"`` names it; ``"drop"`` leaves it out with a warning (the SDK
+        does the same when aligning).
+    silence
+        Word tokens to drop.
+    weighting
+        ``"overlap"`` (default) weighs each frame by the length of its overlap with the word; ``"uniform"`` takes
+        the plain mean of every frame that overlaps the word, as the SDK's usual ``avg`` collapse function does.
+    nonfinite
+        ``"error"`` or ``"zero"`` for NaN/inf in features.
+    name
+        Dataset name.
+
+    Returns
+    -------
+    MultimodalDataset
+        Instances per segment (or video), ids ``<video>[<k>]`` (or the video id), ``meta`` with ``video``,
+        ``start`` and ``end`` seconds.
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    if not paths:
+        raise DatasetError("load_csd needs at least one modality sequence in paths")
+    if weighting not in ("overlap", "uniform"):
+        raise DatasetError(f"weighting must be 'overlap' or 'uniform', got {weighting!r}")
+    if align_to not in ("words", None):
+        raise DatasetError(f"align_to must be 'words' or None, got {align_to!r}")
+    if align_to == "words" and words_csd is None:
+        raise DatasetError("align_to='words' needs words_csd (the timestamped words sequence)")
+    seqs = {m: read_csd(p, nonfinite=nonfinite) for m, p in paths.items()}
+    words = read_csd(words_csd, text=True) if words_csd is not None else None
+    labels = read_csd(labels_csd, nonfinite="error") if labels_csd is not None else None
+    if labels is not None and not 0 <= label_column < next(iter(labels.features.values())).shape[1]:
+        raise DatasetError(f"{labels.path}: label_column {label_column} out of range")
+
+    videos = _common_videos(list(seqs.values()) + [s for s in (words, labels) if s is not None], missing)
+    spans = list(seqs.values()) + ([words] if words is not None else [])
+    instances = _instances(videos, labels, spans, label_column)
+    split_of = {vid: s for s, vids in (splits or {}).items() for vid in vids}
+
+    # a whole-video instance takes every word; a segment takes the words whose midpoint lies inside it
+    whole = (-np.inf, np.inf)
+    tokens = None
+    if words is not None:
+        tokens = [_words_in(words, vid, *((a, b) if labels else whole), silence) for vid, _, a, b, _ in instances]
+    kinds = dict(kinds or {})
+    mods = []
+    for m, seq in seqs.items():
+        kind = kinds.get(m) or (guess_kind(m) if guess_kind(m) != "tabular" else guess_kind(seq.root))
+        if align_to == "words":
+            rows = [
+                _align(seq, vid, ivals, uniform=weighting == "uniform")
+                for (vid, *_), (_, ivals) in zip(instances, tokens, strict=True)
+            ]
+        else:
+            rows = [_frames(seq, vid, a, b) for vid, _, a, b, _ in instances]
+        values, mask = _pad(rows, seq.features[next(iter(seq.features))].shape[1])
+        step_words = None
+        if align_to == "words":
+            step_words = [list(w) for w, _ in tokens]
+        mods.append(
+            Modality(
+                name=m,
+                kind=kind,
+                values=values,
+                mask=mask,
+                feature_names=feature_names_for(m, kind, values.shape[2], seq.dimension_names),
+                words=step_words,
+            )
+        )
+    meta = pd.DataFrame(
+        {"video": [i[0] for i in instances], "start": [i[2] for i in instances], "end": [i[3] for i in instances]}
+    )
+    try:
+        return MultimodalDataset(
+            mods,
+            None if labels is None else np.array([i[4] for i in instances]),
+            label_kind=None if labels is None else label_kind,
+            ids=[i[1] for i in instances],
+            splits=None if splits is None else [split_of.get(i[0], "none") for i in instances],
+            texts=None if tokens is None else [" ".join(w) for w, _ in tokens],
+            meta=meta,
+            name=name,
+        )
+    except DatasetError as exc:
+        where = labels.path if labels is not None else ", ".join(str(s.path) for s in seqs.values())
+        raise DatasetError(f"{where}: {exc}") from exc
+
+
+def _common_videos(seqs: list[ComputationalSequence], missing: str) -> list[str]:
+    """Videos present in every sequence, in the first sequence's order."""
+    order = list(seqs[0].features)
+    common = set(order).intersection(*(s.features for s in seqs[1:]))
+    absent = [(v, s.path) for s in seqs for v in s.features if v not in common]
+    if absent:
+        if missing == "error":
+            vid, path = absent[0]
+            lacking = [str(s.path) for s in seqs if vid not in s.features]
+            raise DatasetError(
+                f"video {vid!r} of {path} is missing from {lacking} ({len(absent)} such entries); "
+                "pass missing='drop' to leave such videos out"
+            )
+        warnings.warn(f"dropping {len({v for v, _ in absent})} videos not present in every sequence", stacklevel=3)
+    if not common:
+        raise DatasetError("no video is present in every sequence: " + ", ".join(str(s.path) for s in seqs))
+    return [v for v in order if v in common]
+
+
+def _instances(
+    videos: list[str], labels: ComputationalSequence | None, seqs: list[ComputationalSequence], column: int
+) -> list[tuple[str, str, float, float, float | None]]:
+    """(video, id, start, end, label) per instance: labelled segments, or whole videos spanning every sequence."""
+    out = []
+    for vid in videos:
+        if labels is None:
+            starts = [s.intervals[vid][:, 0].min() for s in seqs if len(s.intervals[vid])]
+            ends = [s.intervals[vid][:, 1].max() for s in seqs if len(s.intervals[vid])]
+            out.append((vid, vid, float(min(starts, default=0.0)), float(max(ends, default=0.0)), None))
+            continue
+        ivals, feats = labels.intervals[vid], labels.features[vid]
+        for k in range(len(ivals)):
+            out.append((vid, f"{vid}[{k}]", float(ivals[k, 0]), float(ivals[k, 1]), float(feats[k, column])))
+    return out
+
+
+def _words_in(
+    words: ComputationalSequence, vid: str, start: float, end: float, silence: Sequence[str]
+) -> tuple[list[str], np.ndarray]:
+    """Words of a video whose midpoint lies in [start, end), silence dropped, and their intervals."""
+    ivals, toks = words.intervals[vid], words.features[vid][:, 0]
+    mid = ivals.mean(axis=1)
+    keep = (mid >= start) & (mid < end) & ~np.isin(toks, list(silence))
+    return [str(t) for t in toks[keep]], ivals[keep]
+
+
+def _align(
+    seq: ComputationalSequence, vid: str, word_ivals: np.ndarray, *, uniform: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Overlap-weighted mean of a modality's frames over each word interval; mask False where nothing overlaps."""
+    feats, ivals = seq.features[vid], seq.intervals[vid]
+    if not len(word_ivals):
+        return np.zeros((0, feats.shape[1]), np.float32), np.zeros(0, bool)
+    # Only frames near the segment enter the [W, F] weights. Starts are sorted (read_csd), and the running maximum
+    # of ends is sorted too, so both bounds are found by bisection.
+    lo, hi = word_ivals[:, 0].min(), word_ivals[:, 1].max()
+    first = np.searchsorted(seq.running_end(vid), lo, side="left")
+    last = np.searchsorted(ivals[:, 0], hi, side="right")
+    feats, ivals = feats[first:last], ivals[first:last]
+    weights = np.minimum(ivals[None, :, 1], word_ivals[:, None, 1]) - np.maximum(
+        ivals[None, :, 0], word_ivals[:, None, 0]
+    )
+    weights = np.clip(weights, 0.0, None)
+    if uniform:
+        weights = (weights > 0).astype(np.float64)
+    # point frames (start == end) inside a word count with unit weight when no frame has positive overlap
+    point = (
+        (ivals[None, :, 0] == ivals[None, :, 1])
+        & (ivals[None, :, 0] >= word_ivals[:, None, 0])
+        & (ivals[None, :, 0] < word_ivals[:, None, 1])
+    )
+    total = weights.sum(axis=1)
+    weights = np.where((total == 0)[:, None], point.astype(np.float64), weights)
+    total = weights.sum(axis=1)
+    found = total > 0
+    values = np.zeros((len(word_ivals), feats.shape[1]), np.float64)
+    # einsum without optimize stays in numpy's own loops: BLAS threads on these tiny products cost more than they save
+    values[found] = np.einsum("wf,fd->wd", weights[found], feats.astype(np.float64)) / total[found, None]
+    return values.astype(np.float32), found
+
+
+def _frames(seq: ComputationalSequence, vid: str, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+    """A modality's frames overlapping [start, end), unaligned."""
+    ivals = seq.intervals[vid]
+    inside = (ivals[:, 1] > start) & (ivals[:, 0] < end)
+    return seq.features[vid][inside], np.ones(int(inside.sum()), bool)
+
+
+def _pad(rows: list[tuple[np.ndarray, np.ndarray]], d: int) -> tuple[np.ndarray, np.ndarray]:
+    t = max([len(v) for v, _ in rows] + [1])
+    values = np.zeros((len(rows), t, d), np.float32)
+    mask = np.zeros((len(rows), t), bool)
+    for i, (v, m) in enumerate(rows):
+        values[i, : len(v)] = v
+        mask[i, : len(m)] = m
+    return values, mask

@@ -1,0 +1,411 @@
+"""One entry point for every dataset format: ``load_dataset(path)`` / ``save_dataset(dataset, path)``.
+
+Formats are found through a registry (:func:`register_loader`, :func:`list_formats`); ``format="auto"`` picks one
+from the file extension, then from the file's first bytes:
+
+=========  ==========================  ===================  ==================================================
+format     extensions                  magic                reader
+=========  ==========================  ===================  ==================================================
+native     ``.npz``                    ``PK\\x03\\x04``       :mod:`modalens.data.native` (read and write)
+parquet    ``.parquet``, ``.pq``       ``PAR1``             this module (read and write)
+mmsa       ``.pkl``, ``.pickle``       ``\\x80`` (protocol)  :func:`modalens.data.mmsa.load_mmsa` (read only)
+csd        ``.csd`` or a folder of     ``\\x89HDF``          :func:`modalens.data.csd.load_csd` (read only)
+           them
+=========  ==========================  ===================  ==================================================
+
+The Parquet layout
+------------------
+One file, one row per instance, the dataset header as JSON under the schema metadata key ``modalens``
+(``format_version``, ``name``, ``label_kind``, ``class_names``, ``modalities`` with ``name``, ``kind``,
+``feature_names``, ``steps``, ``has_mask``, ``has_words``, ``meta_columns``, ``media``). Columns:
+
+- ``id`` string; ``split``, ``text`` string and ``label`` (float32 or int64) when the dataset has them;
+- ``values/<modality>``: ``fixed_size_list<fixed_size_list<float32, D>, T>`` -- the ``[T, D]`` block of the instance;
+- ``mask/<modality>``: ``fixed_size_list<bool, T>``; ``words/<modality>``: ``fixed_size_list<string, T>``;
+- ``meta/<column>``: the meta column (numeric or string); ``media/<key>``: binary, null where absent.
+
+It is written to a temporary file and renamed into place, and read without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modalens.data import native
+from modalens.data.csd import load_csd
+from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
+from modalens.data.mmsa import load_mmsa
+
+PARQUET_FORMAT_VERSION = 1
+PARQUET_KEY = b"modalens"
+
+
+@dataclass(frozen=True)
+class DatasetFormat:
+    """A registered dataset format."""
+
+    name: str
+    load: Callable[..., MultimodalDataset]
+    save: Callable[[MultimodalDataset, Path], Path] | None
+    extensions: tuple[str, ...]
+    magic: tuple[bytes, ...]
+    description: str
+
+
+_FORMATS: dict[str, DatasetFormat] = {}
+
+
+def register_loader(
+    name: str,
+    load: Callable[..., MultimodalDataset],
+    *,
+    save: Callable[[MultimodalDataset, Path], Path] | None = None,
+    extensions: tuple[str, ...] = (),
+    magic: tuple[bytes, ...] = (),
+    description: str = "",
+    replace: bool = False,
+) -> DatasetFormat:
+    """Register a dataset format for :func:`load_dataset` / :func:`save_dataset`.
+
+    Parameters
+    ----------
+    name
+        Format name, used as ``format=`` and listed by :func:`list_formats`.
+    load
+        ``load(path, **kwargs) -> MultimodalDataset``.
+    save
+        ``save(dataset, path) -> Path``, or None for a read-only format.
+    extensions
+        File suffixes (lower case, with the dot) that select this format under ``format="auto"``.
+    magic
+        Leading bytes that select this format when the extension says nothing.
+    description
+        One line for listings.
+    replace
+        Allow replacing an existing registration of the same name.
+    """
+    if name in _FORMATS and not replace:
+        raise ValueError(f"dataset format {name!r} is already registered (pass replace=True to override)")
+    fmt = DatasetFormat(name, load, save, tuple(e.lower() for e in extensions), tuple(magic), description)
+    _FORMATS[name] = fmt
+    return fmt
+
+
+def list_formats() -> list[str]:
+    """Names of the registered dataset formats."""
+    return list(_FORMATS)
+
+
+def _supported() -> str:
+    return "; ".join(
+        f"{f.name} ({', '.join(f.extensions) or 'no extension'}{'' if f.save else ', read only'})"
+        for f in _FORMATS.values()
+    )
+
+
+def _get(name: str) -> DatasetFormat:
+    if name not in _FORMATS:
+        raise DatasetError(f"unknown dataset format {name!r}; supported: {_supported()}")
+    return _FORMATS[name]
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The format of a file or folder: by extension, then by magic bytes; a folder of ``.csd`` files is ``csd``."""
+    source = Path(path)
+    if source.is_dir():
+        if any(source.glob("*.csd")):
+            return "csd"
+        raise DatasetError(f"{source}: a folder is read as CMU-SDK sequences, but it holds no .csd file")
+    if not source.is_file():
+        raise DatasetError(f"{source}: no such file")
+    suffix = source.suffix.lower()
+    for fmt in _FORMATS.values():
+        if suffix in fmt.extensions:
+            return fmt.name
+    with source.open("rb") as handle:
+        head = handle.read(16)
+    for fmt in _FORMATS.values():
+        if any(head.startswith(m) for m in fmt.magic):
+            return fmt.name
+    raise DatasetError(
+        f"{source}: unknown dataset format (extension {suffix!r}, first bytes {head[:8]!r}); supported: {_supported()}"
+    )
+
+
+def load_dataset(path: str | os.PathLike, format: str = "auto", **kwargs: Any) -> MultimodalDataset:
+    """Load a dataset in any registered format.
+
+    Parameters
+    ----------
+    path
+        A file, or a folder of ``.csd`` files.
+    format
+        A name from :func:`list_formats`, or ``"auto"`` to detect it.
+    **kwargs
+        Passed to the format's reader (e.g. ``split=`` for mmsa, ``labels_csd=`` for csd).
+    """
+    name = detect_format(path) if format == "auto" else format
+    return _get(name).load(path, **kwargs)
+
+
+def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike, format: str = "auto") -> Path:
+    """Save a dataset as ``native`` (``.npz``) or ``parquet``; ``"auto"`` picks by extension (npz if none fits)."""
+    target = Path(path)
+    if format == "auto":
+        suffix = target.suffix.lower()
+        format = next((f.name for f in _FORMATS.values() if suffix in f.extensions and f.save), "native")
+    fmt = _get(format)
+    if fmt.save is None:
+        writable = [f.name for f in _FORMATS.values() if f.save]
+        raise DatasetError(f"format {format!r} is read only; modalens writes {writable}")
+    return fmt.save(dataset, target)
+
+
+# -- CMU-SDK folders ---------------------------------------------------------------------------------------------
+def load_csd_path(
+    path: str | os.PathLike,
+    *,
+    modalities: Mapping[str, str] | None = None,
+    labels_csd: str | os.PathLike | None = None,
+    words_csd: str | os.PathLike | None = None,
+    align_to: str | None = "auto",
+    **kwargs: Any,
+) -> MultimodalDataset:
+    """Load one ``.csd`` file or a folder of them.
+
+    In a folder, ``labels_csd`` / ``words_csd`` may be file names inside it; when not given, the one file whose
+    name contains ``label`` is the labels sequence and the one whose stem ends in ``words`` the words sequence.
+    ``modalities`` maps modality names to file names; by default every other file is a modality named after its
+    stem. ``align_to="auto"`` aligns to words when there is a words sequence.
+    """
+    source = Path(path)
+    folder = source if source.is_dir() else source.parent
+    files = sorted(folder.glob("*.csd")) if source.is_dir() else [source]
+
+    def resolve(p: str | os.PathLike | None) -> Path | None:
+        return None if p is None else (Path(p) if Path(p).is_absolute() or Path(p).exists() else folder / p)
+
+    labels, words = resolve(labels_csd), resolve(words_csd)
+    if source.is_dir():
+        labels = labels or _only(source, [f for f in files if "label" in f.stem.lower()], "labels")
+        words = words or _only(source, [f for f in files if f.stem.lower().endswith("words")], "words")
+    if modalities is not None:
+        paths = {m: resolve(p) for m, p in modalities.items()}
+    else:
+        paths = {f.stem: f for f in files if f not in (labels, words)}
+    if align_to == "auto":
+        align_to = "words" if words is not None else None
+    return load_csd(
+        paths, labels_csd=labels, words_csd=words, align_to=align_to, name=kwargs.pop("name", folder.name), **kwargs
+    )
+
+
+def _only(folder: Path, candidates: list[Path], role: str) -> Path | None:
+    if len(candidates) > 1:
+        raise DatasetError(
+            f"{folder}: several candidates for the {role} sequence ({[c.name for c in candidates]}); "
+            f"name it with {role}_csd="
+        )
+    return candidates[0] if candidates else None
+
+
+# -- Parquet ---------------------------------------------------------------------------------------------------
+def save_parquet(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
+    """Write a dataset in the Parquet layout of this module's docstring, atomically."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    target = Path(path)
+    columns: dict[str, pa.Array] = {"id": pa.array(dataset.ids.astype(str).tolist(), pa.string())}
+    for key, value in (("split", dataset.splits), ("text", dataset.texts)):
+        if value is not None:
+            columns[key] = pa.array(value.astype(str).tolist(), pa.string())
+    if dataset.labels is not None:
+        columns["label"] = pa.array(dataset.labels)
+    header: dict[str, Any] = {
+        "format_version": PARQUET_FORMAT_VERSION,
+        "name": dataset.name,
+        "label_kind": dataset.label_kind,
+        "class_names": dataset.class_names,
+        "modalities": [],
+        "meta_columns": [],
+        "media": {k: c.mime for k, c in dataset.media.items()},
+    }
+    for name, m in dataset.modalities.items():
+        _, t, d = m.values.shape
+        inner = pa.FixedSizeListArray.from_arrays(pa.array(m.values.reshape(-1), pa.float32()), d)
+        columns[f"values/{name}"] = pa.FixedSizeListArray.from_arrays(inner, t)
+        if m.mask is not None:
+            columns[f"mask/{name}"] = pa.FixedSizeListArray.from_arrays(pa.array(m.mask.reshape(-1)), t)
+        if m.words is not None:
+            flat = [w for row in m.words for w in row]
+            columns[f"words/{name}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.string()), t)
+        header["modalities"].append(
+            {
+                "name": name,
+                "kind": m.kind,
+                "feature_names": m.feature_names,
+                "steps": t,
+                "has_mask": m.mask is not None,
+                "has_words": m.words is not None,
+            }
+        )
+    if dataset.meta is not None:
+        for col in dataset.meta.columns:
+            series = dataset.meta[col]
+            data = series.to_numpy()
+            if data.dtype == object or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
+                data = series.astype(str).tolist()
+            columns[f"meta/{col}"] = pa.array(data)
+            header["meta_columns"].append(str(col))
+    for key, column in dataset.media.items():
+        columns[f"media/{key}"] = pa.array(column.items, pa.binary())
+    table = pa.table(columns)
+    table = table.replace_schema_metadata({PARQUET_KEY: json.dumps(header).encode()})
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".parquet", dir=target.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_parquet(path: str | os.PathLike) -> MultimodalDataset:
+    """Read a dataset written by :func:`save_parquet`."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    source = Path(path)
+    if not source.is_file():
+        raise DatasetError(f"{source}: no such file")
+    try:
+        table = pq.read_table(source)
+    except (pa.ArrowException, OSError) as exc:
+        raise DatasetError(f"{source}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
+    raw = (table.schema.metadata or {}).get(PARQUET_KEY)
+    if raw is None:
+        raise DatasetError(f"{source}: not a modalens Parquet dataset (no '{PARQUET_KEY.decode()}' schema metadata)")
+    try:
+        header = json.loads(raw)
+    except ValueError as exc:
+        raise DatasetError(f"{source}: schema metadata 'modalens' is not JSON ({exc})") from exc
+    if header.get("format_version") != PARQUET_FORMAT_VERSION:
+        raise DatasetError(
+            f"{source}: format version {header.get('format_version')!r} unsupported "
+            f"(this reads {PARQUET_FORMAT_VERSION})"
+        )
+    n = table.num_rows
+
+    def column(key: str) -> pa.Array:
+        if key not in table.column_names:
+            raise DatasetError(f"{source}: column {key!r} is missing")
+        return table.column(key).combine_chunks()
+
+    def nested(key: str, shape: tuple[int, ...]) -> np.ndarray:
+        arr = column(key)
+        for _ in shape[1:]:
+            if not isinstance(arr.type, pa.FixedSizeListType | pa.ListType) or arr.null_count:
+                raise DatasetError(f"{source}: column {key!r}: expected nested lists of shape {list(shape)}")
+            arr = arr.flatten()
+        flat = arr.to_numpy(zero_copy_only=False)
+        size = int(np.prod(shape))
+        if flat.size != size:
+            raise DatasetError(
+                f"{source}: column {key!r}: expected shape {list(shape)} ({size} values), got {flat.size}"
+            )
+        return flat.reshape(shape)
+
+    try:
+        modalities = []
+        for spec in header["modalities"]:
+            name, t, d = spec["name"], int(spec["steps"]), len(spec["feature_names"])
+            words = nested(f"words/{name}", (n, t)).tolist() if spec["has_words"] else None
+            modalities.append(
+                Modality(
+                    name=name,
+                    kind=spec["kind"],
+                    values=nested(f"values/{name}", (n, t, d)).astype(np.float32),
+                    mask=nested(f"mask/{name}", (n, t)).astype(bool) if spec["has_mask"] else None,
+                    feature_names=spec["feature_names"],
+                    words=words,
+                )
+            )
+        labels = column("label").to_numpy(zero_copy_only=False) if "label" in table.column_names else None
+        meta = None
+        if header["meta_columns"]:
+            meta = pd.DataFrame({c: column(f"meta/{c}").to_pandas() for c in header["meta_columns"]})
+        media = {k: MediaColumn(mime, column(f"media/{k}").to_pylist()) for k, mime in header["media"].items()}
+        optional = {k: column(k).to_pylist() for k in ("split", "text") if k in table.column_names}
+        return MultimodalDataset(
+            modalities,
+            labels,
+            label_kind=header["label_kind"],
+            ids=column("id").to_pylist(),
+            splits=optional.get("split"),
+            texts=optional.get("text"),
+            meta=meta,
+            class_names=header["class_names"],
+            media=media,
+            name=header["name"],
+        )
+    except KeyError as exc:
+        raise DatasetError(f"{source}: header misses key {exc}") from exc
+    except DatasetError as exc:
+        if str(source) in str(exc):
+            raise
+        raise DatasetError(f"{source}: {exc}") from exc
+
+
+def load_native(path: str | os.PathLike) -> MultimodalDataset:
+    """Read a modalens ``.npz`` (:func:`modalens.data.native.load_dataset`), reporting corrupt members by file."""
+    try:
+        return native.load_dataset(path)
+    except zlib.error as exc:  # a damaged deflate stream inside a member
+        raise DatasetError(f"{path}: an entry of the archive is corrupt ({exc})") from exc
+
+
+register_loader(
+    "native",
+    load_native,
+    save=native.save_dataset,
+    extensions=(".npz",),
+    magic=(b"PK\x03\x04",),
+    description="modalens .npz archive (see modalens.data.native)",
+)
+register_loader(
+    "parquet",
+    lambda path: load_parquet(path),
+    save=save_parquet,
+    extensions=(".parquet", ".pq"),
+    magic=(b"PAR1",),
+    description="modalens Parquet table, one row per instance",
+)
+register_loader(
+    "mmsa",
+    load_mmsa,
+    extensions=(".pkl", ".pickle"),
+    magic=(b"\x80",),
+    description="MMSA pickle (CMU-MOSI, CMU-MOSEI, CH-SIMS), read through a restricted unpickler",
+)
+register_loader(
+    "csd",
+    load_csd_path,
+    extensions=(".csd",),
+    magic=(b"\x89HDF\r\n\x1a\n",),
+    description="CMU Multimodal SDK computational sequences (HDF5), one file or a folder",
+)
