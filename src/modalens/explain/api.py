@@ -60,6 +60,8 @@ def explain(
     batch_size: int = 4096,
     seed: int = 0,
     progress: bool = True,
+    backend: str = "local",
+    backend_options: dict[str, Any] | None = None,
 ) -> Explanation:
     """Explain how a predictor uses its modalities on a dataset.
 
@@ -94,6 +96,10 @@ def explain(
         Seed of every random choice (permutations, sub-samples, projections).
     progress
         Show progress bars.
+    backend
+        ``"local"``, or ``"ray"`` to spread instance chunks over a Ray cluster (``pip install modalens[ray]``);
+        results are identical to the local backend. ``backend_options`` go to
+        :func:`modalens.explain.distributed.map_instances` (e.g. ``{"address": "auto", "n_chunks": 16}``).
     """
     if method not in _MODALITY_METHODS:
         raise ValueError(f"unknown modality method {method!r}; choose from {sorted(_MODALITY_METHODS)}")
@@ -107,8 +113,14 @@ def explain(
     timings: dict[str, float] = {}
     names = list(predictor.modalities)
 
+    def per_instance(fn: Callable[[MultimodalDataset, np.ndarray], Any]) -> Any:
+        return _map_instances(fn, dataset, backend, backend_options or {})
+
     clock = time.perf_counter()
-    values = _MODALITY_METHODS[method](predictor, dataset, batch_size=batch_size, progress=progress)  # [N, C, K]
+    evaluate = _MODALITY_METHODS[method]
+    values = per_instance(  # [N, C, K]
+        lambda ds, idx: evaluate(predictor, ds.take(idx), batch_size=batch_size, progress=progress)
+    )
     targets = _target_indices(values[:, -1, :], predictor.output_kind, target)
     rows = np.arange(len(dataset))
     chosen = values[rows, :, targets][:, :, None]  # [N, C, 1] explained output
@@ -131,6 +143,7 @@ def explain(
         "projection": projection,
         "batch_size": batch_size,
         "seed": seed,
+        "backend": backend,
     }
     explanation = Explanation(
         dataset=dataset,
@@ -150,8 +163,10 @@ def explain(
 
     if feature_method is not None:
         clock = time.perf_counter()
-        explanation.feature_attributions = _feature_attributions(
-            predictor, dataset, feature_method, granularities, targets, n_permutations, batch_size, seed, progress
+        explanation.feature_attributions = per_instance(
+            lambda ds, idx: _feature_attributions(
+                predictor, ds, idx, feature_method, granularities, targets, n_permutations, batch_size, seed, progress
+            )
         )
         timings["features"] = time.perf_counter() - clock
 
@@ -212,9 +227,23 @@ def _target_indices(full_outputs: np.ndarray, output_kind: str, target: int | st
     raise ValueError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
 
 
+def _map_instances(
+    fn: Callable[[MultimodalDataset, np.ndarray], Any], dataset: MultimodalDataset, backend: str, options: dict
+) -> Any:
+    """Run a per-instance stage on all instances, here or spread over a cluster (same result either way)."""
+    if backend == "local":
+        return fn(dataset, np.arange(len(dataset)))
+    if backend == "ray":
+        from modalens.explain.distributed import map_instances
+
+        return map_instances(fn, dataset, **options)
+    raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+
+
 def _feature_attributions(
     predictor: BasePredictor,
     dataset: MultimodalDataset,
+    index: np.ndarray,
     feature_method: str,
     granularities: Sequence[str],
     targets: np.ndarray,
@@ -228,7 +257,7 @@ def _feature_attributions(
     if feature_method not in FEATURE_METHODS:
         raise ValueError(f"unknown feature method {feature_method!r}; choose from {sorted(FEATURE_METHODS)}")
     fn = FEATURE_METHODS[feature_method]
-    options: dict[str, Any] = {"target": targets}
+    options: dict[str, Any] = {"target": targets, "index": index}
     if feature_method == "permutation":
         options.update(n_permutations=n_permutations, seed=seed, batch_size=batch_size, progress=progress)
     frames = []
