@@ -46,7 +46,7 @@ def explain(
     limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
     emap: Annotated[bool, typer.Option(help="Compute EMAP (n^2 evaluations on a sub-sample)")] = False,
     pid: Annotated[bool, typer.Option(help="Compute PID on pooled modality features")] = False,
-    projection: Annotated[str, typer.Option(help="umap, tsne, pca or none")] = "umap",
+    projection: Annotated[str, typer.Option(help="auto, umap, tsne, pca or none")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Model rows per forward pass")] = 4096,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch models)")] = "cpu",
     backend: Annotated[str, typer.Option(help="local (default) or ray")] = "local",

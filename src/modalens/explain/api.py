@@ -56,7 +56,7 @@ def explain(
     template_support: float = 0.03,
     emap: bool = False,
     pid: bool = False,
-    projection: str | None = "umap",
+    projection: str | None = "auto",
     batch_size: int = 4096,
     seed: int = 0,
     progress: bool = True,
@@ -89,7 +89,7 @@ def explain(
     emap, pid
         Compute the dataset-level measures (EMAP costs ``n**2`` evaluations on a sub-sample).
     projection
-        ``"umap"``, ``"tsne"``, ``"pca"`` or None.
+        ``"auto"`` (t-SNE up to 5,000 instances, UMAP above), ``"umap"``, ``"tsne"``, ``"pca"`` or None.
     batch_size
         Model rows per forward pass.
     seed
@@ -173,7 +173,7 @@ def explain(
     if templates and explanation.feature_attributions is not None:
         clock = time.perf_counter()
         explanation.templates, explanation.template_members = _templates(
-            explanation, predictor, dataset, feature_method, targets, template_support, n_permutations, seed
+            explanation, dataset, predictor, template_support
         )
         timings["templates"] = time.perf_counter() - clock
 
@@ -188,6 +188,9 @@ def explain(
         clock = time.perf_counter()
         from modalens.app.projection import project
 
+        if projection == "auto":  # t-SNE is quick and faithful for thousands; UMAP scales to 50,000+
+            projection = "tsne" if len(dataset) <= 5000 else "umap"
+        config["projection"] = projection
         explanation.projection = project(explanation_vectors(explanation), method=projection, seed=seed)
         timings["projection"] = time.perf_counter() - clock
     return explanation
@@ -270,50 +273,45 @@ def _feature_attributions(
 
 
 def _templates(
-    explanation: Explanation,
-    predictor: BasePredictor,
-    dataset: MultimodalDataset,
-    feature_method: str | None,
-    targets: np.ndarray,
-    support: float,
-    n_permutations: int,
-    seed: int,
+    explanation: Explanation, dataset: MultimodalDataset, predictor: BasePredictor, support: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from modalens.explain.templates import discretise, item_attributions, mine_templates
+
+    attributions = _attributions_from_frame(explanation.feature_attributions, dataset)
+    items = discretise(dataset, attributions)
+    scores = item_attributions(dataset, attributions, items)
+    classification = predictor.output_kind == "classification"
+    return mine_templates(
+        items,
+        explanation.outputs if classification else explanation.outputs[:, 0],
+        scores,
+        min_support=support,
+        output_kind=predictor.output_kind,
+        class_names=predictor.output_names if classification else None,
+    )
+
+
+def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) -> list[Any]:
+    """Rebuild the FeatureAttribution of each computed granularity from the long table (what workers return)."""
     from modalens.explain.attribution import FeatureAttribution
-    from modalens.explain.templates import discretise, mine_templates
 
-    attribution = _attribution_from_frame(explanation.feature_attributions, dataset, FeatureAttribution)
-    items = discretise(dataset, attribution)
-    per_instance = _item_attribution(items, explanation.feature_attributions)
-    return mine_templates(items, explanation.point_predictions.astype(float), per_instance, min_support=support)
-
-
-def _attribution_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset, cls: type) -> Any:
-    """Rebuild the step-level FeatureAttribution (the one words come from) from the long table."""
-    steps = frame[frame["feature"] == "*"]
-    granularity = "steps"
-    if steps.empty:
-        steps, granularity = frame[frame["feature"] != "*"], "features"
-    values = {}
-    for name, modality in dataset.modalities.items():
-        n, t, d = modality.values.shape
-        arr = np.zeros((n, t if granularity == "steps" else d))
-        part = steps[steps["modality"] == name]
-        if granularity == "steps":
-            arr[part["instance"].to_numpy(), part["position"].to_numpy()] = part["value"].to_numpy()
-        else:
-            index = {f: i for i, f in enumerate(modality.feature_names)}
-            arr[part["instance"].to_numpy(), part["feature"].map(index).to_numpy()] = part["value"].to_numpy()
-        values[name] = arr
-    return cls(granularity=granularity, values=values, std_error=None, method="from-table", n_evaluations=0)
-
-
-def _item_attribution(items: list[list[str]], frame: pd.DataFrame) -> np.ndarray:
-    """Per instance, the total attribution of its features (the templates' attribution bars use item sums)."""
-    n = len(items)
-    named = frame[frame["feature"] != "*"]
-    source = named if not named.empty else frame
-    return source.groupby("instance")["value"].sum().reindex(range(n)).fillna(0.0).to_numpy()
+    out = []
+    for granularity, rows in (("steps", frame[frame["feature"] == "*"]), ("features", frame[frame["feature"] != "*"])):
+        if rows.empty:
+            continue
+        values = {}
+        for name, modality in dataset.modalities.items():
+            n, t, d = modality.values.shape
+            arr = np.zeros((n, t if granularity == "steps" else d))
+            part = rows[rows["modality"] == name]
+            if granularity == "steps":
+                column = part["position"].to_numpy()
+            else:
+                column = part["feature"].map({f: i for i, f in enumerate(modality.feature_names)}).to_numpy()
+            arr[part["instance"].to_numpy(), column] = part["value"].to_numpy()
+            values[name] = arr
+        out.append(FeatureAttribution(granularity, values, None, "from-table", 0, instances=np.arange(len(dataset))))
+    return out
 
 
 def _dataset_measures(
