@@ -93,3 +93,29 @@ def test_bad_arguments_are_named(data):
         ml.explain(lambda v: 0, data, progress=False)
     with pytest.raises(ValueError, match="target must be"):
         ml.explain(glass_box_model(), data, target=5, feature_method=None, progress=False)
+
+
+def test_feature_attributions_and_templates_through_explain(data):
+    ds = data.take(range(40))
+    expl = ml.explain(glass_box_model(), ds, n_permutations=2, template_support=0.05, projection=None, progress=False)
+    fa = expl.feature_attributions
+    words = fa[(fa.modality == "text") & (fa.feature == "*")]
+    valence = ds["text"].values[words.instance.to_numpy(), words.position.to_numpy(), 0]
+    # additive model, zero baseline: each word's attribution is exactly 0.7 * its valence
+    assert np.allclose(words.value, 0.7 * valence, atol=1e-4)
+    named = fa[fa.feature != "*"]
+    f0 = named[(named.modality == "audio") & (named.feature == "F0")].sort_values("instance")
+    assert np.allclose(f0.value, expl.shapley[:, 1], atol=1e-4)  # F0 is the only audio feature the model reads
+    assert set(named[named.modality == "audio"].feature) == {"F0", "energy", "VUV"}
+    assert np.allclose(named[(named.modality == "audio") & (named.feature != "F0")].value, 0, atol=1e-6)
+    importance = expl.feature_importance()
+    assert importance.iloc[0]["feature"].startswith("word:") or importance.iloc[0]["feature"] == "valence"
+    assert expl.templates is not None and len(expl.templates) > 0
+    assert set(expl.templates.polarity) <= {"positive", "negative"}
+    members = expl.template_members
+    first = expl.templates.iloc[0]
+    assert (
+        expl.in_template(int(first.template_id)).sum()
+        == first["count"]
+        == (members.template_id == first.template_id).sum()
+    )
