@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 import modalens as ml
-from modalens.data.synthetic import make_synthetic
+from modalens.data.synthetic import glass_box_model, make_synthetic
 
 
 def run_cli(*args, cwd=None):
@@ -46,3 +46,19 @@ def test_methods_lists_the_registry():
     result = run_cli("methods")
     assert result.returncode == 0
     assert "shapley" in result.stdout and "permutation" in result.stdout
+
+
+def test_truth_compares_roles_and_reports_glass_box_accuracy(tmp_path):
+    out = tmp_path / "run"
+    ml.explain(
+        glass_box_model(),
+        make_synthetic(150, seed=2),
+        feature_method=None,
+        templates=False,
+        projection=None,
+        progress=False,
+    ).save(out)
+    result = run_cli("truth", str(out), "--glass-box")
+    assert result.returncode == 0, result.stderr
+    assert "sign_agreement" in result.stdout and "known roles" in result.stdout
+    assert "type accuracy 1.000" in result.stdout

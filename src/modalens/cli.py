@@ -103,6 +103,44 @@ def demo(
         serve_app([out], host="127.0.0.1", port=port, open_browser=True)
 
 
+@app.command()
+def truth(
+    runs: Annotated[list[Path], typer.Argument(help="Interaction run directories over a dataset with known roles")],
+    glass_box: Annotated[
+        bool, typer.Option(help="Also report typing accuracy on the synthetic glass-box model")
+    ] = False,
+) -> None:
+    """Compare explained modality roles and types with the roles the dataset was built with."""
+    from modalens.explain import load_run
+    from modalens.explain.truth import role_agreement, type_by_roles
+
+    for run in runs:
+        explanation = load_run(run)
+        console.rule(f"{run} ({explanation.model.get('name', explanation.model.get('adapter'))})")
+        typer.echo(role_agreement(explanation).round(3).to_string(index=False))
+        typer.echo(type_by_roles(explanation).to_string())
+    if glass_box:
+        console.rule("glass-box typing accuracy (synthetic set, known contributions)")
+        result = _glass_box_typing()
+        typer.echo(
+            f"type accuracy {result['type_accuracy']:.3f}, type and dominant modality "
+            f"{result['type_and_dominant_accuracy']:.3f}, over {result['n']} instances"
+        )
+        typer.echo(result["confusion"].to_string())
+
+
+def _glass_box_typing() -> dict:
+    import numpy as np
+
+    from modalens.data.synthetic import glass_box_model, glass_box_terms, make_synthetic
+    from modalens.explain import explain
+    from modalens.explain.truth import typing_accuracy
+
+    data = make_synthetic(600, seed=11)
+    expl = explain(glass_box_model(), data, feature_method=None, templates=False, projection=None, progress=False)
+    return typing_accuracy(expl, np.asarray(glass_box_terms(data)))
+
+
 def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     """The embedded demo data and reference model, or the synthetic glass-box example."""
     if not synthetic:

@@ -80,8 +80,9 @@ def make_synthetic(
         vision[i, :length, 2] = v + rng.normal(0, 0.1, length)
         words.append([str(w) for w in tokens])
         texts.append(" ".join(tokens))
-        # The label mixes all three modalities, as a human rater of a video would.
-        labels.append(float(np.clip(0.7 * sentiment + 0.6 * a + 0.5 * v, -3, 3)))
+        # The label is the words' sentiment, as in the demo set whose labels come from a text corpus; the voice
+        # and the face agree with it, contradict it or stay neutral.
+        labels.append(sentiment)
         audio_roles.append(str(roles[0]))
         vision_roles.append(str(roles[1]))
     split = rng.choice(["train", "valid", "test"], size=n, p=[0.6, 0.15, 0.25])
@@ -100,7 +101,24 @@ def make_synthetic(
     )
 
 
-def glass_box_model(weights: tuple[float, float, float] = (0.7, 0.5, 0.6)) -> CallablePredictor:
+GLASS_BOX_WEIGHTS = (0.7, 0.5, 0.6)
+
+
+def glass_box_terms(dataset: MultimodalDataset, weights: tuple[float, float, float] = GLASS_BOX_WEIGHTS) -> np.ndarray:
+    """``[N, 3]``: the glass-box model's text, audio and vision terms -- its exact contributions at a zero baseline."""
+    m = dataset["text"].step_mask().astype(np.float64)
+    count = np.maximum(m.sum(1), 1.0)
+    return np.stack(
+        [
+            weights[0] * (dataset["text"].values[:, :, 0] * m).sum(1),
+            weights[1] * (dataset["audio"].values[:, :, 0] * m).sum(1) / count,
+            weights[2] * (dataset["vision"].values[:, :, 2] * m).sum(1) / count,
+        ],
+        1,
+    )
+
+
+def glass_box_model(weights: tuple[float, float, float] = GLASS_BOX_WEIGHTS) -> CallablePredictor:
     """An additive model over the synthetic set: w_t * text valence sum + w_a * mean F0 + w_v * mean AU12.
 
     Its modality Shapley values under a zero baseline are exactly its three terms.
