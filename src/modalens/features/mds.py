@@ -1,0 +1,348 @@
+"""Modality Dominance Score (MDS), its generalisation to K modalities, categories and bootstrap stability.
+
+For non-negative feature activations ``z`` on paired samples (one row per pair, one array per modality), the
+dominance of modality ``k`` in feature ``j`` is
+
+    D_jk = mean over active pairs n of  z_jk(n) / (sum_m z_jm(n) + eps)
+
+where a pair is *active* for feature ``j`` if ``sum_m z_jm(n) > 0``. Pairs on which the feature is zero in every
+modality carry no evidence about which modality drives it, so they are excluded (their count is reported as
+``n_excluded``); a feature that is never active has ``D = NaN`` and category ``"inactive"``. With two modalities
+(image, text) ``MDS_j = D_j,image`` and ``D_j,text = 1 - MDS_j``.
+
+Categories (Yan et al., 2025): with ``mu_k``, ``sigma_k`` the mean and (population) standard deviation of
+``D_.k`` over the non-inactive features, feature ``j`` is dominated by modality ``k`` if ``D_jk > mu_k + k sigma_k``;
+if several modalities pass, the one with the largest ``(D_jk - mu_k) / sigma_k``. Otherwise it is cross-modal. For
+two modalities this is exactly: vision if ``MDS > mu + k sigma``, language if ``MDS < mu - k sigma``.
+
+Bootstrap: pairs are resampled with replacement (the same resample for every feature), ``D`` is recomputed, and
+percentile intervals are reported. A category is *stable* when the whole interval lies inside the category's region
+(thresholds fixed at their point estimates): dominated by ``k`` needs ``ci_low_k > mu_k + k sigma_k``; cross-modal
+needs ``ci_high_m <= mu_m + k sigma_m`` for every modality ``m``. A feature active on fewer than ``min_active`` pairs
+is never stable: with one or two active pairs every resample agrees, yet the category is an accident of sampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+CROSS_MODAL = "cross-modal"
+INACTIVE = "inactive"
+DEFAULT_CATEGORY_NAMES = {"image": "vision", "vision": "vision", "text": "language", "language": "language"}
+
+
+def _as_stack(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Validate per-modality activations and stack them into ``[N, F, K]`` float32."""
+    if isinstance(activations, Mapping):
+        names, arrays = list(activations), list(activations.values())
+    else:
+        arrays = list(activations)
+        names = [f"modality_{i}" for i in range(len(arrays))]
+    if len(arrays) < 2:
+        raise ValueError(f"dominance needs at least 2 modalities, got {len(arrays)}")
+    checked = []
+    for name, arr in zip(names, arrays, strict=True):
+        a = np.asarray(arr, dtype=np.float32)
+        if a.ndim != 2:
+            raise ValueError(f"activations[{name!r}] must be 2-D [N pairs, F features], got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"activations[{name!r}] contains NaN or infinite values")
+        if (a < 0).any():
+            raise ValueError(
+                f"activations[{name!r}] has negative values (min {a.min():.3g}); MDS needs non-negative activations "
+                "(use ReLU/SAE/NCL codes, or clip raw dimensions at 0)"
+            )
+        if checked and a.shape != checked[0].shape:
+            raise ValueError(f"activations[{name!r}] has shape {a.shape}, expected {checked[0].shape} like the first")
+        checked.append(a)
+    return names, np.stack(checked, axis=2)
+
+
+def _ratios(stack: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair shares ``z_k / (sum z + eps)`` (zero where inactive) and the activity mask ``[N, F]``."""
+    total = stack.sum(axis=2)
+    active = total > 0
+    mask = np.broadcast_to(active[..., None], stack.shape)
+    shares = np.divide(stack, total[..., None] + eps, out=np.zeros_like(stack), where=mask)
+    return shares, active
+
+
+def dominance_scores(
+    activations: Mapping[str, np.ndarray] | Sequence[np.ndarray], eps: float = 1e-8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dominance ``D [F, K]`` and the number of active pairs per feature ``[F]`` (``NaN`` rows when never active)."""
+    _, stack = _as_stack(activations)
+    shares, active = _ratios(stack.astype(np.float64), eps)
+    n_active = active.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = shares.sum(axis=0) / n_active[:, None]
+    return scores, n_active
+
+
+def modality_dominance_score(image_acts: np.ndarray, text_acts: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """MDS per feature for image/text pairs: ``mean_n z(v_n) / (z(v_n) + z(t_n) + eps)`` over active pairs."""
+    return dominance_scores({"image": image_acts, "text": text_acts}, eps)[0][:, 0]
+
+
+def bootstrap_dominance(
+    activations: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+    *,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    eps: float = 1e-8,
+    seed: int = 0,
+    chunk: int = 256,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Percentile bootstrap of the dominance over pairs.
+
+    Returns
+    -------
+    ci_low, ci_high
+        ``[F, K]`` interval bounds (``NaN`` for never-active features).
+    replicates_std
+        ``[F, K]`` bootstrap standard error.
+    """
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if n_boot < 10:
+        raise ValueError(f"n_boot must be >= 10 for a percentile interval, got {n_boot}")
+    _, stack = _as_stack(activations)
+    n, f, k = stack.shape
+    rng = np.random.default_rng(seed)
+    # a resample is a count vector over pairs; D_b = (w @ shares) / (w @ active) for all features at once
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    lo, hi, sd = (np.full((f, k), np.nan) for _ in range(3))
+    alpha = (1 - ci) / 2
+    for start in range(0, f, chunk):
+        sl = slice(start, min(f, start + chunk))
+        shares, active = _ratios(stack[:, sl, :].astype(np.float64), eps)
+        num = (weights @ shares.reshape(n, -1)).reshape(n_boot, -1, k)
+        den = weights @ active.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps = num / den[..., None]
+        # a replicate that drew no active pair for a feature says nothing about it: drop it (NaN-aware quantiles)
+        ok = np.isfinite(reps).any(axis=0).all(axis=1)
+        if ok.any():
+            lo[sl][ok] = np.nanquantile(reps[:, ok, :], alpha, axis=0)
+            hi[sl][ok] = np.nanquantile(reps[:, ok, :], 1 - alpha, axis=0)
+            sd[sl][ok] = np.nanstd(reps[:, ok, :], axis=0)
+    return lo, hi, sd
+
+
+def category_names_for(modalities: Sequence[str]) -> list[str]:
+    """Category label of each modality's dominant features: image -> vision, text -> language, else the name."""
+    return [DEFAULT_CATEGORY_NAMES.get(m, m) for m in modalities]
+
+
+def categorize(
+    scores: np.ndarray, k: float = 1.0, category_names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Assign categories from dominance ``scores [F, K]``.
+
+    Returns
+    -------
+    categories
+        ``[F]`` strings: a category name per dominant modality, ``"cross-modal"`` or ``"inactive"``.
+    mu, sigma
+        ``[K]`` mean and population standard deviation of each column over the non-inactive features.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError(f"scores must be [F, K >= 2], got shape {scores.shape}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    names = list(category_names) if category_names is not None else [f"modality_{i}" for i in range(scores.shape[1])]
+    if len(names) != scores.shape[1]:
+        raise ValueError(f"{len(names)} category names for {scores.shape[1]} modalities")
+    valid = np.isfinite(scores).all(axis=1)
+    cats = np.full(len(scores), INACTIVE, dtype=object)
+    if not valid.any():
+        return cats, np.full(scores.shape[1], np.nan), np.full(scores.shape[1], np.nan)
+    mu = scores[valid].mean(axis=0)
+    sigma = scores[valid].std(axis=0)
+    thr = mu + k * sigma
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(scores > thr, (scores - mu) / np.where(sigma > 0, sigma, 1.0), -np.inf)
+    winner = excess.argmax(axis=1)
+    dominated = np.isfinite(excess.max(axis=1))
+    cats[valid] = CROSS_MODAL
+    pick = valid & dominated
+    cats[pick] = np.asarray(names, dtype=object)[winner[pick]]
+    return cats, mu, sigma
+
+
+def stability(
+    categories: np.ndarray,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+    thresholds: np.ndarray,
+    category_names: Sequence[str],
+) -> np.ndarray:
+    """``[F]`` bool: the bootstrap interval lies wholly inside the assigned category's region (see module doc)."""
+    stable = np.zeros(len(categories), dtype=bool)
+    for j, cat in enumerate(categories):
+        if cat == INACTIVE:
+            continue
+        if cat == CROSS_MODAL:
+            stable[j] = bool(np.all(ci_high[j] <= thresholds))
+        else:
+            m = list(category_names).index(cat)
+            stable[j] = bool(ci_low[j, m] > thresholds[m])
+    return stable
+
+
+@dataclass
+class DominanceResult:
+    """Per-feature dominance over K modalities with categories and bootstrap intervals."""
+
+    modalities: list[str]
+    category_names: list[str]
+    scores: np.ndarray  # [F, K]
+    n_active: np.ndarray  # [F] pairs where the feature fires in some modality
+    n_excluded: np.ndarray  # [F] pairs where it is zero in every modality (left out of the mean)
+    categories: np.ndarray  # [F] str
+    mu: np.ndarray  # [K]
+    sigma: np.ndarray  # [K]
+    k: float
+    ci_low: np.ndarray | None = None  # [F, K]
+    ci_high: np.ndarray | None = None
+    stable: np.ndarray | None = None  # [F] bool
+    config: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.scores)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``mu_k + k sigma_k``: above it a feature is dominated by modality ``k``."""
+        return self.mu + self.k * self.sigma
+
+    @property
+    def mds(self) -> np.ndarray:
+        """The first modality's dominance (the MDS when modalities are image, text)."""
+        return self.scores[:, 0]
+
+    def proportions(self) -> dict[str, float]:
+        """Share of features per category (inactive features excluded from the denominator)."""
+        cats = self.categories[self.categories != INACTIVE]
+        order = [*self.category_names, CROSS_MODAL]
+        if len(cats) == 0:
+            return dict.fromkeys(order, 0.0)
+        return {c: float(np.mean(cats == c)) for c in order}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per feature: mds (first modality), ci_low/ci_high, per-modality ``dominance_<m>``, category,
+        stable, n_active, n_excluded."""
+        frame = pd.DataFrame({"feature": np.arange(self.n_features)})
+        frame["mds"] = self.scores[:, 0]
+        frame["ci_low"] = self.ci_low[:, 0] if self.ci_low is not None else np.nan
+        frame["ci_high"] = self.ci_high[:, 0] if self.ci_high is not None else np.nan
+        for i, m in enumerate(self.modalities):
+            frame[f"dominance_{m}"] = self.scores[:, i]
+            if self.ci_low is not None and len(self.modalities) > 2:
+                frame[f"ci_low_{m}"] = self.ci_low[:, i]
+                frame[f"ci_high_{m}"] = self.ci_high[:, i]
+        frame["category"] = self.categories.astype(str)
+        frame["stable"] = self.stable if self.stable is not None else False
+        frame["n_active"] = self.n_active.astype(np.int64)
+        frame["n_excluded"] = self.n_excluded.astype(np.int64)
+        return frame
+
+    def summary(self) -> dict:
+        """JSON-ready: modalities, k, mu, sigma, thresholds, category proportions and counts, stable share."""
+        out = {
+            "modalities": self.modalities,
+            "category_names": self.category_names,
+            "k": self.k,
+            "mu": self.mu.tolist(),
+            "sigma": self.sigma.tolist(),
+            "thresholds": self.thresholds.tolist(),
+            "proportions": self.proportions(),
+            "counts": {c: int(np.sum(self.categories == c)) for c in [*self.category_names, CROSS_MODAL, INACTIVE]},
+            **self.config,
+        }
+        if len(self.modalities) == 2:
+            out["mds_low_threshold"] = float(self.mu[0] - self.k * self.sigma[0])
+            out["mds_high_threshold"] = float(self.thresholds[0])
+        if self.stable is not None:
+            live = self.categories != INACTIVE
+            out["stable_share"] = float(self.stable[live].mean()) if live.any() else 0.0
+        return out
+
+
+def analyze_dominance(
+    activations: Mapping[str, np.ndarray],
+    *,
+    k: float = 1.0,
+    eps: float = 1e-8,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    category_names: Sequence[str] | None = None,
+    min_active: int = 10,
+) -> DominanceResult:
+    """Dominance, categories and bootstrap stability for activations of paired samples in K modalities.
+
+    Parameters
+    ----------
+    activations
+        Modality name -> non-negative activations ``[N pairs, F features]``; row n of each array is the same pair.
+        With ``{"image": ..., "text": ...}`` the first column is the MDS and categories are vision/language.
+    k
+        Threshold width in standard deviations (default 1).
+    eps
+        Added to the per-pair denominator.
+    n_boot
+        Bootstrap resamples (0 disables the bootstrap; ``stable`` is then all False).
+    ci
+        Interval coverage.
+    seed
+        Seeds the resampling.
+    category_names
+        Category label per modality (default: image -> vision, text -> language, others their own name).
+    min_active
+        Fewest active pairs for a feature's category to count as stable.
+    """
+    names, _ = _as_stack(activations)
+    cat_names = list(category_names) if category_names is not None else category_names_for(names)
+    if len(set(cat_names)) != len(cat_names) or CROSS_MODAL in cat_names or INACTIVE in cat_names:
+        raise ValueError(f"category names must be distinct and not {CROSS_MODAL!r}/{INACTIVE!r}: {cat_names}")
+    scores, n_active = dominance_scores(activations, eps)
+    n_pairs = len(next(iter(activations.values())))
+    cats, mu, sigma = categorize(scores, k, cat_names)
+    result = DominanceResult(
+        modalities=names,
+        category_names=cat_names,
+        scores=scores,
+        n_active=n_active,
+        n_excluded=n_pairs - n_active,
+        categories=cats,
+        mu=mu,
+        sigma=sigma,
+        k=float(k),
+        config={
+            "eps": eps,
+            "n_boot": n_boot,
+            "ci": ci,
+            "seed": seed,
+            "n_pairs": int(n_pairs),
+            "min_active": min_active,
+        },
+    )
+    if n_boot:
+        lo, hi, _ = bootstrap_dominance(activations, n_boot=n_boot, ci=ci, eps=eps, seed=seed)
+        result.ci_low, result.ci_high = lo, hi
+        result.stable = stability(cats, lo, hi, result.thresholds, cat_names) & (n_active >= min_active)
+    return result
+
+
+def analyze_mds(
+    image_acts: np.ndarray, text_acts: np.ndarray, *, k: float = 1.0, n_boot: int = 1000, seed: int = 0, **kw
+) -> DominanceResult:
+    """:func:`analyze_dominance` for image/text pairs (categories vision, language, cross-modal)."""
+    return analyze_dominance({"image": image_acts, "text": text_acts}, k=k, n_boot=n_boot, seed=seed, **kw)

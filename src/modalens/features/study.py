@@ -1,0 +1,617 @@
+"""The feature study: train an extractor, score modality dominance and interpretability, intervene, save a run.
+
+:func:`run_feature_study` is the one call from paired embeddings to a :class:`FeatureStudy`; ``.save(run_dir)``
+writes a ``kind="features"`` run directory (tables documented in docs/features.md) and :func:`load_feature_study`
+reads it back.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modalens.features.interventions import (
+    COLUMNS,
+    concept_removal,
+    feature_attack,
+    group_ablation,
+    steering_retrieval,
+    steering_rows,
+)
+from modalens.features.mds import CROSS_MODAL, INACTIVE, DominanceResult, analyze_dominance
+from modalens.features.metrics import compare_methods, emb_sim, monosemanticity, top_activating, top_samples_table
+from modalens.features.sae import (
+    CFG_FILE,
+    WEIGHTS_FILE,
+    FeatureExtractor,
+    canonical_name,
+    check_embeddings,
+    check_pairs,
+    load_extractor,
+    train_extractor,
+)
+
+MODALITIES = ("image", "text")
+EXTRACTOR_DIR = "extractor"
+
+
+@dataclass
+class FeatureStudy:
+    """Everything a feature run holds: extractor identity and metrics, per-feature table, samples, interventions.
+
+    Attributes
+    ----------
+    extractor_name
+        Registry name (``relu``, ``topk``, ``ncl``).
+    extractor_config
+        The config dataclass as a dict.
+    extractor_metrics
+        Reconstruction/sparsity metrics (explained variance, L0, dead features; overall and per modality).
+    dominance
+        MDS summary: mu, sigma, k, thresholds, category proportions and counts, stable share.
+    features
+        One row per feature (see docs/features.md, table ``features``).
+    top_samples
+        Long table ``feature, rank, modality, sample, activation, label, text``.
+    interventions
+        Long table ``intervention, group, metric, n_features, before, after, delta, control, details``.
+    comparison, win_rates
+        Interpretability of raw dimensions vs extractors, per category (may be empty).
+    samples
+        Optional ``sample, text, label, image`` (image file name in the run or null).
+    images
+        PNG bytes by sample index, stored as ``images/<i>.png``.
+    extractor
+        The trained module (saved under ``extractor/`` in SAELens layout).
+    """
+
+    extractor_name: str
+    extractor_config: dict[str, Any]
+    extractor_metrics: dict[str, Any]
+    dominance: dict[str, Any]
+    features: pd.DataFrame
+    top_samples: pd.DataFrame
+    interventions: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COLUMNS))
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    win_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    samples: pd.DataFrame | None = None
+    images: dict[int, bytes] = field(default_factory=dict)
+    extractor: FeatureExtractor | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def proportions(self) -> dict[str, float]:
+        """Share of (non-inactive) features per category."""
+        return dict(self.dominance.get("proportions", {}))
+
+    def feature(self, j: int) -> dict[str, Any]:
+        """One feature's row plus its top samples, as a dict (the data of a feature card)."""
+        row = self.features.loc[self.features.feature == j]
+        if row.empty:
+            raise KeyError(f"no feature {j}; features are 0..{len(self.features) - 1}")
+        out = row.iloc[0].to_dict()
+        out["top"] = self.top_samples[self.top_samples.feature == j].to_dict("records")
+        return out
+
+    def save(self, run_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the study as a ``kind="features"`` run directory (atomically, via :func:`modalens.runs.write_run`)."""
+        from modalens.runs import write_run
+
+        tables = {
+            "features": self.features,
+            "top_samples": self.top_samples,
+            "interventions": self.interventions if self.interventions is not None else pd.DataFrame(columns=COLUMNS),
+        }
+        if self.comparison is not None and len(self.comparison):
+            tables["comparison"] = self.comparison
+        if self.win_rates is not None and len(self.win_rates):
+            tables["win_rates"] = self.win_rates
+        if self.samples is not None:
+            tables["samples"] = self.samples
+        files = {f"images/{i}.png": data for i, data in self.images.items()}
+        if self.extractor is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.extractor.save(tmp)
+                for name in (CFG_FILE, WEIGHTS_FILE):
+                    files[f"{EXTRACTOR_DIR}/{name}"] = (Path(tmp) / name).read_bytes()
+        manifest = {
+            "model": self.model,
+            "extractor": {
+                "name": self.extractor_name,
+                "config": self.extractor_config,
+                "metrics": self.extractor_metrics,
+                "history": self.history,
+                "files": f"{EXTRACTOR_DIR}/" if self.extractor is not None else None,
+            },
+            "dominance": self.dominance,
+            "config": self.config,
+            "timings": self.timings,
+            "images": {"dir": "images", "count": len(self.images), "mime": "image/png"},
+        }
+        return write_run(run_dir, kind="features", manifest=manifest, tables=tables, files=files, overwrite=overwrite)
+
+
+def load_feature_study(run_dir: str | os.PathLike, *, load_weights: bool = True) -> FeatureStudy:
+    """Read a feature run directory back into a :class:`FeatureStudy` (with the extractor when stored)."""
+    from modalens.runs import RunError, read_run
+
+    run = read_run(run_dir)
+    if run.kind != "features":
+        raise RunError(f"{run.path} is a {run.kind!r} run, not a 'features' run")
+    man = run.manifest
+    ext = man.get("extractor") or {}
+    names = run.table_names
+    images: dict[int, bytes] = {}
+    image_dir = run.path / "images"
+    if image_dir.is_dir():
+        for f in image_dir.glob("*.png"):
+            if f.stem.isdigit():
+                images[int(f.stem)] = f.read_bytes()
+    extractor = None
+    if load_weights and (run.path / EXTRACTOR_DIR / CFG_FILE).is_file():
+        extractor = load_extractor(run.path / EXTRACTOR_DIR)
+    return FeatureStudy(
+        extractor_name=ext.get("name", ""),
+        extractor_config=ext.get("config", {}),
+        extractor_metrics=ext.get("metrics", {}),
+        dominance=man.get("dominance", {}),
+        features=run.table("features"),
+        top_samples=run.table("top_samples"),
+        interventions=run.table("interventions") if "interventions" in names else pd.DataFrame(columns=COLUMNS),
+        comparison=run.table("comparison") if "comparison" in names else pd.DataFrame(),
+        win_rates=run.table("win_rates") if "win_rates" in names else pd.DataFrame(),
+        samples=run.table("samples") if "samples" in names else None,
+        images=images,
+        extractor=extractor,
+        history=ext.get("history", []),
+        config=man.get("config", {}),
+        timings=man.get("timings", {}),
+        model=man.get("model", {}),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------- images
+def encode_png(image: Any, where: str = "image") -> bytes:
+    """PNG bytes of an image: PNG bytes (kept), a PIL image, a uint8 array ``HxW[xC]``, or a float array in
+    ``[0, 1]`` shaped ``HxWxC`` or ``CxHxW`` (C = 1, 3 or 4)."""
+    from PIL import Image
+
+    if isinstance(image, bytes | bytearray):
+        if not bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
+            raise ValueError(f"{where}: bytes given but they are not a PNG file")
+        return bytes(image)
+    if isinstance(image, Image.Image):
+        pil = image
+    else:
+        arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+            arr = arr.transpose(1, 2, 0)  # CHW -> HWC
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+            raise ValueError(f"{where}: expected HxW, HxWx3/4 or 3xHxW, got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            if not np.issubdtype(arr.dtype, np.floating) or arr.min() < 0 or arr.max() > 1:
+                raise ValueError(f"{where}: non-uint8 images must be floats in [0, 1] (dtype {arr.dtype})")
+            arr = np.round(arr * 255).astype(np.uint8)
+        pil = Image.fromarray(arr)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------------- study
+def _feature_table(
+    dom: DominanceResult,
+    acts: dict[str, np.ndarray],
+    top: dict[str, tuple[np.ndarray, np.ndarray]],
+    refs: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    frame = dom.to_frame()
+    for m, a in acts.items():
+        frame[f"mean_activation_{m}"] = a.mean(axis=0).astype(np.float64)
+        frame[f"frequency_{m}"] = (a > 0).mean(axis=0).astype(np.float64)
+    frame["frequency"] = np.mean([(a > 0).mean(axis=0) for a in acts.values()], axis=0)
+    sims, monos = [], []
+    for m in acts:
+        idx, val = top[m]
+        s = emb_sim(idx, refs[m])
+        mono = monosemanticity(idx, val, refs[m])
+        frame[f"embsim_{m}"], frame[f"monosemanticity_{m}"] = s, mono
+        sims.append(s)
+        monos.append(mono)
+    weights = _modality_weights(acts)
+    frame["embsim"] = _weighted_nanmean(np.stack(sims), weights)
+    frame["monosemanticity"] = _weighted_nanmean(np.stack(monos), weights)
+    for m in acts:
+        idx = top[m][0]
+        frame[f"top_{m}"] = [row[row >= 0].astype(np.int64).tolist() for row in idx]
+    return frame
+
+
+def _modality_weights(acts: dict[str, np.ndarray]) -> np.ndarray:
+    """``[K, F]`` share of each feature's total activation mass that falls in each modality."""
+    mass = np.stack([np.maximum(a, 0).sum(axis=0) for a in acts.values()]).astype(np.float64)
+    total = mass.sum(axis=0, keepdims=True)
+    return np.divide(mass, total, out=np.zeros_like(mass), where=total > 0)
+
+
+def _weighted_nanmean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-feature mean of ``values [K, F]`` weighted by ``weights [K, F]``, skipping NaN entries (NaN if none)."""
+    ok = np.isfinite(values) & (weights > 0)
+    w = np.where(ok, weights, 0.0)
+    total = w.sum(axis=0)
+    num = np.where(ok, values, 0.0) * w
+    return np.divide(num.sum(axis=0), total, out=np.full(values.shape[1], np.nan), where=total > 0)
+
+
+def _method_embsim(
+    acts: dict[str, np.ndarray], refs: dict[str, np.ndarray], top_k: int
+) -> tuple[np.ndarray, dict[str, tuple]]:
+    top = {m: top_activating(a, top_k) for m, a in acts.items()}
+    score = _weighted_nanmean(np.stack([emb_sim(top[m][0], refs[m]) for m in acts]), _modality_weights(acts))
+    return score, top
+
+
+def run_feature_study(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    *,
+    extractor: str | FeatureExtractor = "topk",
+    d_sae: int | None = None,
+    extractor_options: dict[str, Any] | None = None,
+    device: str = "cpu",
+    k: float = 1.0,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    top_k: int = 20,
+    reference_image_emb: np.ndarray | None = None,
+    reference_text_emb: np.ndarray | None = None,
+    texts: Sequence[str] | None = None,
+    labels: Sequence[Any] | None = None,
+    images: Sequence[Any] | None = None,
+    class_text_emb: np.ndarray | None = None,
+    class_labels: np.ndarray | None = None,
+    attribute: np.ndarray | None = None,
+    compare_with: Sequence[str] = ("raw",),
+    model: Any | None = None,
+    model_info: dict[str, Any] | None = None,
+    attack_images: int = 8,
+    steer_features: int = 3,
+    n_random: int = 3,
+    seed: int = 0,
+    progress: bool = False,
+) -> FeatureStudy:
+    """Train a feature extractor on paired embeddings and analyse it end to end.
+
+    Parameters
+    ----------
+    image_emb, text_emb
+        Paired embeddings ``[N, d]`` (row n of each is a pair).
+    extractor
+        ``"sae"``/``"relu"`` (ReLU + L1), ``"topk"``, ``"ncl"``, any registered name, or an already trained
+        :class:`FeatureExtractor` (then no training happens).
+    d_sae
+        Number of features (default ``4 d``).
+    extractor_options
+        Config options of the architecture (``k``, ``l1_coefficient``, ``epochs``, ``lr``, ``batch_size`` ...).
+    device
+        Torch device for training and attacks.
+    k
+        MDS category width (thresholds ``mu +- k sigma``).
+    n_boot, ci
+        Bootstrap resamples and interval coverage of the MDS.
+    top_k
+        Top samples per feature and modality (the basis of EmbSim and monosemanticity).
+    reference_image_emb, reference_text_emb
+        Embeddings of the same samples by an *independent* encoder, for EmbSim/monosemanticity; when absent the
+        analysed embeddings are used and the manifest says ``embsim_reference: "self"``.
+    texts, labels, images
+        Optional per-pair caption, label and image (PIL, uint8 array, float array in [0, 1], or PNG bytes); images
+        of samples shown as top samples are stored in the run.
+    class_text_emb, class_labels
+        Optional zero-shot task: class-prompt embeddings ``[C, d]`` and a class index per pair.
+    attribute
+        Optional protected attribute per pair: runs concept removal on the image embeddings.
+    compare_with
+        Methods to compare interpretability against: ``"raw"`` (embedding dimensions, top samples by value and
+        MDS on their positive part) and/or other extractor names (trained with default options).
+    model, attack_images
+        Optional ``EmbeddingModel`` and number of ``images`` to attack: a PGD perturbation (eps 8/255) that raises
+        the most frequent language-dominant feature through the image tower (a cross-modal adversarial example).
+    model_info
+        Model identity for the manifest (default from ``model.name``/``model.dim``).
+    steer_features
+        Features (the most frequent of each category, up to this many) whose steering of text queries towards
+        image retrieval is measured.
+    n_random
+        Random same-size feature sets per ablation, averaged into the ``control`` column.
+    seed
+        Seeds training, bootstrap and controls.
+    progress
+        Show training progress.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    img, txt = check_pairs(image_emb, text_emb)
+    n, d = img.shape
+    for name, seq in (("texts", texts), ("labels", labels), ("images", images), ("attribute", attribute)):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{name} has {len(seq)} entries for {n} pairs")
+    refs = {
+        "image": check_embeddings(reference_image_emb, "reference_image_emb")
+        if reference_image_emb is not None
+        else img,
+        "text": check_embeddings(reference_text_emb, "reference_text_emb") if reference_text_emb is not None else txt,
+    }
+    for m, r in refs.items():
+        if len(r) != n:
+            raise ValueError(f"reference_{m}_emb has {len(r)} rows for {n} pairs")
+
+    # 1. extractor
+    history: list[dict[str, float]] = []
+    if isinstance(extractor, FeatureExtractor):
+        ext = extractor.to(device).eval()
+        from modalens.features.sae import evaluate_extractor
+
+        metrics = evaluate_extractor(ext, img, txt)
+    else:
+        opts = {"seed": seed, **(extractor_options or {})}
+        trained = train_extractor(
+            canonical_name(extractor), img, txt, d_sae=d_sae, device=device, progress=progress, **opts
+        )
+        ext, metrics, history = trained.extractor, trained.metrics, trained.history
+    timings["train"] = time.perf_counter() - t0
+
+    # 2. modality dominance
+    t = time.perf_counter()
+    acts = {"image": ext.encode_numpy(img), "text": ext.encode_numpy(txt)}
+    dom = analyze_dominance(acts, k=k, n_boot=n_boot, ci=ci, seed=seed)
+    timings["mds"] = time.perf_counter() - t
+
+    # 3. interpretability
+    t = time.perf_counter()
+    top = {m: top_activating(a, top_k) for m, a in acts.items()}
+    features = _feature_table(dom, acts, top, refs)
+    top_table = top_samples_table(acts, top_k, texts=texts, labels=labels)
+    comparison, win_rates = _compare(
+        ext, features, img, txt, refs, top_k, compare_with, d_sae, device, k=k, seed=seed, progress=progress
+    )
+    timings["interpretability"] = time.perf_counter() - t
+
+    # 4. interventions
+    t = time.perf_counter()
+    parts = [
+        group_ablation(
+            ext,
+            img,
+            txt,
+            dom.categories,
+            class_text_emb=class_text_emb,
+            labels=class_labels,
+            n_random=n_random,
+            seed=seed,
+        )
+    ]
+    if attribute is not None:
+        parts.append(
+            concept_removal(
+                ext,
+                img,
+                np.asarray(attribute),
+                dom.categories,
+                class_text_emb=class_text_emb,
+                labels=class_labels,
+                n_random=n_random,
+                seed=seed,
+            )
+        )
+    parts += _steering(ext, features, img, txt, steer_features)
+    if model is not None and images is not None and attack_images > 0:
+        parts.append(_attack(model, ext, features, images, attack_images, class_text_emb, seed, device))
+    interventions = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    )
+    timings["interventions"] = time.perf_counter() - t
+
+    # 5. samples and images
+    samples, stored = _samples(n, texts, labels, images, top_table)
+    timings["total"] = time.perf_counter() - t0
+    info = dict(model_info or {})
+    if model is not None:
+        info.setdefault("name", getattr(model, "name", type(model).__name__))
+        info.setdefault("dim", getattr(model, "dim", d))
+    info.setdefault("dim", d)
+    return FeatureStudy(
+        extractor_name=ext.architecture,
+        extractor_config=ext.cfg.to_dict(),
+        extractor_metrics=metrics,
+        dominance=dom.summary(),
+        features=features,
+        top_samples=top_table,
+        interventions=interventions,
+        comparison=comparison,
+        win_rates=win_rates,
+        samples=samples,
+        images=stored,
+        extractor=ext,
+        history=history,
+        config={
+            "n_pairs": n,
+            "d": d,
+            "k": k,
+            "n_boot": n_boot,
+            "ci": ci,
+            "top_k": top_k,
+            "seed": seed,
+            "n_random": n_random,
+            "compare_with": list(compare_with),
+            "embsim_reference": {
+                "image": "independent" if reference_image_emb is not None else "self",
+                "text": "independent" if reference_text_emb is not None else "self",
+            },
+            "zero_shot": class_text_emb is not None,
+            "attribute": attribute is not None,
+        },
+        timings=timings,
+        model=info,
+    )
+
+
+def _compare(ext, features, img, txt, refs, top_k, compare_with, d_sae, device, *, k, seed, progress):
+    """EmbSim of the study's extractor against raw dimensions and other extractors, overall and per category."""
+    if not compare_with:
+        return pd.DataFrame(), pd.DataFrame()
+    scores = {ext.architecture: features["embsim"].to_numpy()}
+    cats = {ext.architecture: features["category"].to_numpy()}
+    for method in compare_with:
+        method = canonical_name(method)
+        if method == ext.architecture:
+            continue
+        if method == "raw":
+            # raw dimensions: top samples by value; dominance on the positive part (MDS needs z >= 0)
+            acts = {"image": np.maximum(img, 0), "text": np.maximum(txt, 0)}
+            score, _ = _method_embsim({"image": img, "text": txt}, refs, top_k)
+        else:
+            other = train_extractor(
+                method, img, txt, d_sae=d_sae or 4 * img.shape[1], device=device, seed=seed, progress=progress
+            ).extractor
+            acts = {"image": other.encode_numpy(img), "text": other.encode_numpy(txt)}
+            score, _ = _method_embsim(acts, refs, top_k)
+        dom = analyze_dominance(acts, k=k, n_boot=0)
+        scores[method], cats[method] = score, dom.categories
+    return compare_methods(scores, cats, metric="embsim")
+
+
+def _steering(ext, features, img, txt, n_features) -> list[pd.DataFrame]:
+    """Steer text queries towards the most frequent image-active feature of each category; measure image retrieval."""
+    out = []
+    chosen = []
+    for cat in [c for c in dict.fromkeys(features["category"]) if c != INACTIVE]:
+        rows = features[(features.category == cat) & (features.frequency_image > 0)]
+        if len(rows) and len(chosen) < n_features:
+            chosen.append(int(rows.sort_values("frequency", ascending=False, kind="stable").feature.iloc[0]))
+    queries = txt[: min(len(txt), 200)]
+    for j in chosen:
+        table = steering_retrieval(ext, queries, img, j, alphas=(0.0, 0.5, 1.0), k=10)
+        out.append(steering_rows(table, j))
+    return out
+
+
+def _attack(model, ext, features, images, n_images, class_text_emb, seed, device) -> pd.DataFrame:
+    """Cross-modal adversarial: raise the most frequent language-dominant (else cross-modal) feature from pixels."""
+    for cat in ("language", CROSS_MODAL):
+        rows = features[features.category == cat]
+        if len(rows):
+            j = int(rows.sort_values("frequency", ascending=False, kind="stable").feature.iloc[0])
+            break
+    else:
+        return pd.DataFrame(columns=COLUMNS)
+    batch = list(images[:n_images])
+    res = feature_attack(model, ext, batch, [j], class_text_emb=class_text_emb, seed=seed, device=device)
+    rows = res.summary_rows()
+    rows["group"] = f"raise feature {j} ({cat})"
+    return rows
+
+
+def _samples(n, texts, labels, images, top_table) -> tuple[pd.DataFrame | None, dict[int, bytes]]:
+    if texts is None and labels is None and images is None:
+        return None, {}
+    stored: dict[int, bytes] = {}
+    if images is not None:
+        for i in sorted(set(top_table["sample"].astype(int))):
+            stored[i] = encode_png(images[i], where=f"images[{i}]")
+    frame = pd.DataFrame({"sample": np.arange(n, dtype=np.int64)})
+    frame["text"] = [str(t) for t in texts] if texts is not None else None
+    frame["label"] = [str(x) for x in labels] if labels is not None else None
+    frame["image"] = [f"images/{i}.png" if i in stored else None for i in range(n)]
+    return frame, stored
+
+
+def feature_summary(study: FeatureStudy) -> dict[str, Any]:
+    """A short JSON-ready digest (for CLI output): extractor metrics, proportions, stable share, mean EmbSim."""
+    f = study.features
+    live = f[f.category != INACTIVE]
+    return {
+        "extractor": study.extractor_name,
+        "n_features": int(len(f)),
+        "explained_variance": study.extractor_metrics.get("explained_variance"),
+        "l0": study.extractor_metrics.get("l0"),
+        "dead_fraction": study.extractor_metrics.get("dead_fraction"),
+        "proportions": study.proportions,
+        "stable_share": study.dominance.get("stable_share"),
+        "mean_embsim": float(np.nanmean(live.embsim)) if len(live) and live.embsim.notna().any() else None,
+    }
+
+
+def _extractor_and_categories(study: FeatureStudy) -> tuple[FeatureExtractor, np.ndarray]:
+    if study.extractor is None:
+        raise ValueError("this feature run stores no extractor weights (extractor/ is missing)")
+    cats = study.features.sort_values("feature")["category"].to_numpy()
+    return study.extractor, cats
+
+
+def ablate_from_run(
+    run_dir: str | os.PathLike,
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    *,
+    class_text_emb: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    groups: Sequence[str] | None = None,
+    n_random: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Group ablation with the extractor and categories of a saved feature run (for the CLI).
+
+    See :func:`~modalens.features.interventions.group_ablation`; the embeddings must come from the run's model.
+    """
+    ext, cats = _extractor_and_categories(load_feature_study(run_dir))
+    return group_ablation(
+        ext,
+        image_emb,
+        text_emb,
+        cats,
+        class_text_emb=class_text_emb,
+        labels=labels,
+        groups=groups,
+        n_random=n_random,
+        seed=seed,
+    )
+
+
+def steer_from_run(
+    run_dir: str | os.PathLike,
+    emb: np.ndarray,
+    feature: int,
+    *,
+    alpha: float = 1.0,
+    mode: str = "add",
+    gallery_emb: np.ndarray | None = None,
+    k: int = 10,
+) -> tuple[np.ndarray, pd.DataFrame | None]:
+    """Steer embeddings (e.g. prompt text embeddings) towards ``feature`` with a saved run's extractor.
+
+    Returns the steered embeddings and, when ``gallery_emb`` is given, the :func:`steering_retrieval` table for
+    alphas ``0, alpha/2, alpha``.
+    """
+    from modalens.features.interventions import steer
+
+    ext, _ = _extractor_and_categories(load_feature_study(run_dir))
+    steered = steer(ext, emb, feature, alpha=alpha, mode=mode)
+    table = None
+    if gallery_emb is not None:
+        table = steering_retrieval(ext, emb, gallery_emb, feature, alphas=(0.0, alpha / 2, alpha), k=k, mode=mode)
+    return steered, table
