@@ -1,0 +1,169 @@
+"""Browser benchmark of the modalens app on a large interaction run (default 50,000 instances).
+
+Drives Debian's headless Chromium (software WebGL, no GPU) through Playwright against a live server and reports,
+as JSON on stdout (and in ``--out``):
+
+- ``server_instances_s``: first ``/api/runs/{run}/instances`` response (builds and caches the columnar document)
+- ``load_s``: navigation until the projection, summary and templates are all on screen
+- ``lasso_ms``: pointer-up of a lasso until the selection bar shows the new count (all views re-rendered)
+- ``color_by_ms``: switching the colour-by channel until the next frame is painted
+- ``hover_ms``: median pointer move over the scatter until the hovered point is in the shared state
+- ``zoom_frame_ms``: median time of a wheel-zoom step (WebGL redraw of every point)
+- ``instance_open_ms``: clicking an instance until its detail view is shown
+
+Run: ``.venv/bin/python benchmarks/browser_bench.py --n 50000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000, help="instances in the synthetic run")
+    parser.add_argument("--run", type=Path, default=None, help="an existing run directory instead of a synthetic one")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from app.fixtures import write_interaction_run
+    from browser.conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run = args.run or write_interaction_run(Path(tmp) / "bench", args.n, media_count=50)
+        build_s = time.perf_counter() - t0
+        with LiveServer([run]) as server, sync_playwright() as p:
+            rid = json.loads(urllib.request.urlopen(server.url + "api/runs").read())[0]["id"]  # noqa: S310
+            t0 = time.perf_counter()
+            body = urllib.request.urlopen(server.url + f"api/runs/{rid}/instances").read()  # noqa: S310
+            server_s = time.perf_counter() - t0
+            n = json.loads(body)["n"]
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            results = {
+                "n_instances": n,
+                "fixture_build_s": round(build_s, 2),
+                "server_instances_s": round(server_s, 3),
+                "instances_json_mb": round(len(body) / 1e6, 2),
+            }
+            loads = []
+            for _ in range(max(1, args.repeats // 2)):
+                t0 = time.perf_counter()
+                page.goto(server.url)
+                page.wait_for_selector("[data-view=projection] canvas", timeout=120_000)
+                page.wait_for_selector(".template-row", timeout=120_000)
+                page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+                loads.append(time.perf_counter() - t0)
+            results["load_s"] = round(statistics.median(loads), 3)
+            box = page.locator("[data-testid=scatter-overlay]").bounding_box()
+            cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            results["lasso_ms"], results["lasso_selected"] = _lasso(page, cx, cy, box, args.repeats)
+            results["color_by_ms"] = _color_by(page, args.repeats)
+            results["hover_ms"] = _hover(page, cx, cy, box)
+            results["zoom_frame_ms"] = _zoom(page, cx, cy)
+            results["instance_open_ms"] = _open_instance(page, args.repeats)
+            browser.close()
+    results["device"] = "headless Chromium, SwiftShader WebGL (CPU), " + f"{_cpus()} CPUs"
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def _frame(page) -> None:  # noqa: ANN001
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def _lasso(page, cx: float, cy: float, box: dict, repeats: int) -> tuple[float, int]:  # noqa: ANN001
+    times, count = [], 0
+    for k in range(repeats):
+        r = min(box["width"], box["height"]) * (0.15 + 0.03 * k)
+        page.keyboard.press("Escape")
+        page.mouse.move(cx + r, cy)
+        page.mouse.down()
+        for j in range(1, 41):
+            a = 2 * math.pi * j / 40
+            page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a))
+        prev = page.locator("[data-testid=selection-count]").inner_text()
+        t0 = time.perf_counter()
+        page.mouse.up()
+        page.wait_for_function(
+            "(p) => document.querySelector('[data-testid=selection-count]').innerText !== p", arg=prev
+        )
+        _frame(page)
+        times.append((time.perf_counter() - t0) * 1000)
+        count = len(page.evaluate("() => Array.from(window.__modalensSelection.selected || [])"))
+    return round(statistics.median(times), 1), count
+
+
+def _color_by(page, repeats: int) -> float:  # noqa: ANN001
+    times = []
+    for k in range(repeats):
+        value = ["abs_error", "type", "prediction", "dominant", "error"][k % 5]
+        t0 = time.perf_counter()
+        page.get_by_test_id("color-by").select_option(value)
+        _frame(page)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _hover(page, cx: float, cy: float, box: dict) -> float:  # noqa: ANN001
+    times = []
+    for k in range(30):
+        x = cx + (k - 15) * box["width"] / 60
+        t0 = time.perf_counter()
+        page.mouse.move(x, cy + 5 * math.sin(k))
+        _frame(page)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _zoom(page, cx: float, cy: float) -> float:  # noqa: ANN001
+    page.mouse.move(cx, cy)
+    times = []
+    for k in range(12):
+        t0 = time.perf_counter()
+        page.mouse.wheel(0, -120 if k < 6 else 120)
+        _frame(page)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _open_instance(page, repeats: int) -> float:  # noqa: ANN001
+    times = []
+    rows = page.locator(".instance-row")
+    for k in range(repeats):
+        row = rows.nth(k + 1)
+        iid = row.get_attribute("data-instance")
+        t0 = time.perf_counter()
+        row.click()
+        page.wait_for_function(
+            "(i) => document.querySelector('[data-testid=instance-detail] .sub')?.textContent === '#' + i", arg=iid
+        )
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""The app's CLI commands, mounted on the main ``modalens`` typer app by :func:`register`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to serve (read-only)", exists=True)],
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the app private")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open a browser tab")] = True,
+) -> None:
+    """Open the visual analytics app on one or more run directories."""
+    from modalens.app.server import serve
+    from modalens.runs import RunError
+
+    try:
+        serve(run_dirs, host=host, port=port, open_browser=open_browser)
+    except RunError as exc:
+        raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
+
+
+def export_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to include", exists=True)],
+    html: Annotated[Path, typer.Option("--html", help="The self-contained HTML file to write")] = Path("modalens.html"),
+    max_instances: Annotated[int, typer.Option(help="Instances per run with full detail in the file")] = 400,
+) -> None:
+    """Write the app and the runs' data into one self-contained HTML file (no server needed to view it)."""
+    from modalens.app.export import export_html
+    from modalens.runs import RunError
+
+    try:
+        out = export_html(run_dirs, html, max_instances=max_instances)
+    except RunError as exc:
+        raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
+    typer.echo(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``serve`` and ``export`` on the main CLI (skipped for names the main CLI already defines)."""
+    existing = {c.name or (c.callback.__name__ if c.callback else None) for c in app.registered_commands}
+    if "serve" not in existing:
+        app.command("serve")(serve_command)
+    if "export" not in existing:
+        app.command("export")(export_command)

@@ -1,0 +1,93 @@
+// Data access: the live server's API, or the data embedded by `modalens export --html` (same paths, same JSON).
+
+import { useEffect, useState } from "react";
+
+interface Embedded {
+  documents: Record<string, unknown>;
+  note?: string;
+}
+
+let embedded: Embedded | null | undefined;
+
+/** The embedded export data, when this page is a self-contained HTML export. */
+export function embeddedData(): Embedded | null {
+  if (embedded === undefined) {
+    const el = typeof document !== "undefined" ? document.getElementById("modalens-data") : null;
+    embedded = el?.textContent ? (JSON.parse(el.textContent) as Embedded) : null;
+  }
+  return embedded;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    public status: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function getJSON<T>(path: string): Promise<T> {
+  const emb = embeddedData();
+  if (emb) {
+    if (path in emb.documents) return emb.documents[path] as T;
+    throw new ApiError(`This exported file does not include ${path}. ${emb.note ?? "Serve the run with `modalens serve RUN_DIR` to see everything."}`, 404);
+  }
+  let res: Response;
+  try {
+    res = await fetch(path);
+  } catch {
+    throw new ApiError("The modalens server cannot be reached. Is `modalens serve` still running?", 0);
+  }
+  if (!res.ok) {
+    let detail = res.statusText;
+    try {
+      detail = (await res.json()).detail ?? detail;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(detail, res.status);
+  }
+  return (await res.json()) as T;
+}
+
+/** URL of a media file: a data: URI inside an export, else the API route. */
+export function mediaUrl(runId: string, key: string, file: string): string | null {
+  const path = `api/runs/${encodeURIComponent(runId)}/media/${encodeURIComponent(key)}/${encodeURIComponent(file)}`;
+  const emb = embeddedData();
+  if (emb) return (emb.documents[path] as string | undefined) ?? null;
+  return path;
+}
+
+export const paths = {
+  runs: () => "api/runs",
+  manifest: (run: string) => `api/runs/${encodeURIComponent(run)}`,
+  instances: (run: string) => `api/runs/${encodeURIComponent(run)}/instances`,
+  instance: (run: string, i: number) => `api/runs/${encodeURIComponent(run)}/instances/${i}`,
+  templates: (run: string) => `api/runs/${encodeURIComponent(run)}/templates`,
+  table: (run: string, name: string) => `api/runs/${encodeURIComponent(run)}/tables/${encodeURIComponent(name)}`,
+  compare: (a: string, b: string) => `api/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`,
+};
+
+export type Loadable<T> = { status: "idle" } | { status: "loading" } | { status: "error"; error: string } | { status: "ready"; data: T };
+
+/** Fetch a document whenever its path changes (null = nothing to fetch). */
+export function useDocument<T>(path: string | null): Loadable<T> {
+  const [state, setState] = useState<Loadable<T>>({ status: path ? "loading" : "idle" });
+  useEffect(() => {
+    if (!path) {
+      setState({ status: "idle" });
+      return;
+    }
+    let live = true;
+    setState({ status: "loading" });
+    getJSON<T>(path).then(
+      (data) => live && setState({ status: "ready", data }),
+      (err: unknown) => live && setState({ status: "error", error: err instanceof Error ? err.message : String(err) }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [path]);
+  return state;
+}

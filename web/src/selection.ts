@@ -1,0 +1,126 @@
+// The one selection state every view reads and writes: the selected subset, the focused instance, the hovered
+// instance and the colour-by channel. Pure functions only, so the logic is unit-tested without a browser.
+
+export type ColorBy = "type" | "error" | "abs_error" | "label" | "prediction" | "dominant";
+export const COLOR_BY: { value: ColorBy; label: string }[] = [
+  { value: "type", label: "Interaction type" },
+  { value: "dominant", label: "Dominant modality" },
+  { value: "error", label: "Error (prediction − label)" },
+  { value: "abs_error", label: "Absolute error" },
+  { value: "label", label: "Label" },
+  { value: "prediction", label: "Prediction" },
+];
+
+export interface Selection {
+  /** Sorted instance indices of the selected subset, or null for "everything". */
+  selected: Int32Array | null;
+  /** Which view made the selection (shown in the selection bar). */
+  source: string | null;
+  focused: number | null;
+  hovered: number | null;
+  colorBy: ColorBy;
+}
+
+export const initialSelection: Selection = { selected: null, source: null, focused: null, hovered: null, colorBy: "type" };
+
+export type SelectionAction =
+  | { type: "select"; indices: Iterable<number>; source: string; mode?: "replace" | "add" | "intersect" }
+  | { type: "clear" }
+  | { type: "focus"; index: number | null }
+  | { type: "hover"; index: number | null }
+  | { type: "colorBy"; colorBy: ColorBy }
+  | { type: "reset" };
+
+/** Sorted, de-duplicated Int32Array of indices. */
+export function normalise(indices: Iterable<number>): Int32Array {
+  const arr = Int32Array.from(new Set(indices));
+  arr.sort();
+  return arr;
+}
+
+export function union(a: Int32Array, b: Int32Array): Int32Array {
+  return normalise([...a, ...b]);
+}
+
+export function intersect(a: Int32Array, b: Int32Array): Int32Array {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      out.push(a[i]);
+      i++;
+      j++;
+    } else if (a[i] < b[j]) i++;
+    else j++;
+  }
+  return Int32Array.from(out);
+}
+
+export function selectionReducer(state: Selection, action: SelectionAction): Selection {
+  switch (action.type) {
+    case "select": {
+      const next = normalise(action.indices);
+      const mode = action.mode ?? "replace";
+      let selected = next;
+      if (mode === "add" && state.selected) selected = union(state.selected, next);
+      if (mode === "intersect" && state.selected) selected = intersect(state.selected, next);
+      const source = mode === "replace" || !state.source ? action.source : `${state.source} ${mode === "add" ? "+" : "∩"} ${action.source}`;
+      return { ...state, selected, source };
+    }
+    case "clear":
+      return { ...state, selected: null, source: null };
+    case "focus":
+      return { ...state, focused: action.index };
+    case "hover":
+      return state.hovered === action.index ? state : { ...state, hovered: action.index };
+    case "colorBy":
+      return { ...state, colorBy: action.colorBy };
+    case "reset":
+      return { ...initialSelection, colorBy: state.colorBy };
+  }
+}
+
+/** A byte mask [n] with 1 for selected instances (all 1 when nothing is selected). */
+export function selectionMask(sel: Int32Array | null, n: number): Uint8Array {
+  const mask = new Uint8Array(n);
+  if (!sel) return mask.fill(1);
+  for (const i of sel) if (i >= 0 && i < n) mask[i] = 1;
+  return mask;
+}
+
+export type Point = [number, number];
+
+/** Even-odd rule point-in-polygon test. */
+export function inPolygon(x: number, y: number, poly: Point[]): boolean {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i];
+    const [xj, yj] = poly[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/** Indices of the points (xs[i], ys[i]) inside a lasso polygon, with a bounding-box pre-test for speed. */
+export function lassoSelect(xs: ArrayLike<number>, ys: ArrayLike<number>, poly: Point[]): number[] {
+  if (poly.length < 3) return [];
+  let x0 = Infinity;
+  let x1 = -Infinity;
+  let y0 = Infinity;
+  let y1 = -Infinity;
+  for (const [x, y] of poly) {
+    x0 = Math.min(x0, x);
+    x1 = Math.max(x1, x);
+    y0 = Math.min(y0, y);
+    y1 = Math.max(y1, y);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    const y = ys[i];
+    if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+    if (inPolygon(x, y, poly)) out.push(i);
+  }
+  return out;
+}

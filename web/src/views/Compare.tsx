@@ -1,0 +1,253 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import { paths, useDocument } from "../api";
+import { TYPE_COLORS, modalityColor } from "../colors";
+import { Empty, ErrorBox, Loading, Panel, Swatches } from "../components/common";
+import { useStore } from "../store";
+import { fmt, num, pct } from "../stats";
+import type { Comparison } from "../types";
+import { compareSummary, disagreementRows } from "../compare";
+
+export function CompareView() {
+  const { run, runs, dispatch } = useStore();
+  const others = runs.filter((r) => r.id !== run.info.id && r.kind === "interaction");
+  const [other, setOther] = useState<string>(others[0]?.id ?? "");
+  useEffect(() => {
+    if (!others.some((r) => r.id === other)) setOther(others[0]?.id ?? "");
+  }, [others, other]);
+  const doc = useDocument<Comparison>(other ? paths.compare(run.info.id, other) : null);
+  const [onlyDisagree, setOnlyDisagree] = useState(true);
+  const [picked, setPicked] = useState<number | null>(null);
+
+  if (others.length === 0)
+    return (
+      <Panel title="Compare" id="compare">
+        <Empty title="Only one interaction run is being served" hint={<>Start the server with two runs on the same dataset, e.g. <code>modalens serve runs/model-a runs/model-b</code>.</>} />
+      </Panel>
+    );
+
+  const picker = (
+    <label>
+      Compare <b>{run.info.model ?? run.info.name}</b> with{" "}
+      <select value={other} onChange={(e) => setOther(e.target.value)} aria-label="run to compare with" data-testid="compare-with">
+        {others.map((r) => (
+          <option key={r.id} value={r.id}>
+            {r.name}
+            {r.model ? ` (${r.model})` : ""}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+
+  let body;
+  if (doc.status === "error") body = <ErrorBox error={doc.error} hint="Pick a run explaining the same dataset (instances are matched by id)." />;
+  else if (doc.status !== "ready") body = <Loading what="comparison" />;
+  else {
+    const c = doc.data;
+    const s = compareSummary(c);
+    const rows = disagreementRows(c, onlyDisagree, 200);
+    const mods = Object.keys(c.shapley.a);
+    const maxImp = Math.max(1e-9, ...mods.flatMap((m) => [s.importanceA[m] ?? 0, s.importanceB[m] ?? 0]));
+    const pickedRow = picked == null ? null : picked;
+    body = (
+      <div className="compare-grid">
+        <div>
+          <div className="metrics">
+            <div className="metric">
+              <div className="metric-label">Matched instances</div>
+              <div className="metric-value">{c.n_matched.toLocaleString()}</div>
+            </div>
+            <div className="metric">
+              <div className="metric-label">Disagree ({c.label_kind === "classification" ? "class" : "sign"})</div>
+              <div className="metric-value" data-testid="n-disagree">
+                {c.n_disagree.toLocaleString()}
+              </div>
+              <div className="metric-all">{pct(c.n_disagree / Math.max(1, c.n_matched))}</div>
+            </div>
+            <div className="metric">
+              <div className="metric-label">MAE A / B</div>
+              <div className="metric-value">
+                {fmt(s.maeA)} / {fmt(s.maeB)}
+              </div>
+            </div>
+          </div>
+          <h3>Prediction A vs B</h3>
+          <PredScatter c={c} picked={pickedRow} />
+          <Swatches items={[{ label: "agree", color: "#9aa3ad" }, { label: "disagree", color: "#D55E00" }]} />
+          <h3>
+            Modality importance <span className="sub">mean |Shapley|, A (solid) vs B (hatched)</span>
+          </h3>
+          <div className="bars">
+            {mods.map((m) => (
+              <div className="bar-row" key={m}>
+                <span className="bar-label">
+                  <span className="dot" style={{ background: modalityColor(m, run.kinds[m]) }} />
+                  {m}
+                </span>
+                <span className="bar-track double">
+                  <span className="bar" style={{ width: `${(100 * (s.importanceA[m] ?? 0)) / maxImp}%`, background: modalityColor(m, run.kinds[m]) }} />
+                  <span className="bar hatched" style={{ width: `${(100 * (s.importanceB[m] ?? 0)) / maxImp}%`, color: modalityColor(m, run.kinds[m]) }} />
+                </span>
+                <span className="bar-value">
+                  {fmt(s.importanceA[m])} / {fmt(s.importanceB[m])}
+                </span>
+              </div>
+            ))}
+          </div>
+          <button type="button" onClick={() => dispatch({ type: "select", indices: rows.length ? disagreementRows(c, true, Infinity).map((r) => r.instanceA) : [], source: "compare: disagreements" })}>
+            Select all disagreements in the Explore views
+          </button>
+        </div>
+        <div>
+          <div className="list-head">
+            <strong>{onlyDisagree ? "Disagreements" : "All matched"}, largest |B − A| first</strong>
+            <label>
+              <input type="checkbox" checked={onlyDisagree} onChange={(e) => setOnlyDisagree(e.target.checked)} /> only disagreements
+            </label>
+          </div>
+          {rows.length === 0 ? (
+            <Empty title="The two models agree everywhere" hint="Untick “only disagreements” to list the largest differences." />
+          ) : (
+            <table className="compare-table" aria-label="instances where the runs differ">
+              <thead>
+                <tr>
+                  <th>id</th>
+                  <th>label</th>
+                  <th>A</th>
+                  <th>B</th>
+                  <th>B − A</th>
+                  <th>type A → B</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((r) => (
+                  <tr
+                    key={r.row}
+                    className={picked === r.row ? "active" : ""}
+                    tabIndex={0}
+                    onClick={() => {
+                      setPicked(r.row);
+                      dispatch({ type: "focus", index: r.instanceA });
+                    }}
+                    onKeyDown={(e) => {
+                      if (e.key === "Enter") {
+                        setPicked(r.row);
+                        dispatch({ type: "focus", index: r.instanceA });
+                      }
+                    }}
+                  >
+                    <td>{r.id}</td>
+                    <td className="num">{fmt(r.label)}</td>
+                    <td className="num">{fmt(r.a)}</td>
+                    <td className="num">{fmt(r.b)}</td>
+                    <td className="num">{fmt(r.diff)}</td>
+                    <td>
+                      <span className="type-dot" style={{ background: TYPE_COLORS[r.typeA] ?? "#999" }} /> {r.typeA} → <span className="type-dot" style={{ background: TYPE_COLORS[r.typeB] ?? "#999" }} /> {r.typeB}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {pickedRow != null && <PairShapley c={c} row={pickedRow} kinds={run.kinds} />}
+        </div>
+      </div>
+    );
+  }
+  return (
+    <Panel title="Compare" id="compare" actions={picker}>
+      {body}
+    </Panel>
+  );
+}
+
+function PredScatter({ c, picked }: { c: Comparison; picked: number | null }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  const size = 300;
+  const pa = c.columns.prediction_a ?? [];
+  const pb = c.columns.prediction_b ?? [];
+  const dis = c.columns.disagree ?? [];
+  const [lo, hi] = useMemo(() => {
+    let l = Infinity;
+    let h = -Infinity;
+    for (const v of [...pa, ...pb]) {
+      const x = num(v);
+      if (Number.isFinite(x)) {
+        l = Math.min(l, x);
+        h = Math.max(h, x);
+      }
+    }
+    return l <= h ? [l, h] : [0, 1];
+  }, [pa, pb]);
+  useEffect(() => {
+    const cv = ref.current!;
+    const dpr = window.devicePixelRatio || 1;
+    cv.width = size * dpr;
+    cv.height = size * dpr;
+    const ctx = cv.getContext("2d")!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, size, size);
+    const sc = (v: number) => 20 + ((v - lo) / (hi - lo || 1)) * (size - 30);
+    ctx.strokeStyle = "#999";
+    ctx.setLineDash([3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(sc(lo), size - sc(lo));
+    ctx.lineTo(sc(hi), size - sc(hi));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    const r = pa.length > 5000 ? 1.2 : 2.2;
+    for (const pass of [false, true])
+      for (let i = 0; i < pa.length; i++) {
+        if (Boolean(dis[i]) !== pass) continue;
+        ctx.fillStyle = pass ? "rgba(213,94,0,0.8)" : "rgba(154,163,173,0.5)";
+        ctx.fillRect(sc(num(pa[i])) - r, size - sc(num(pb[i])) - r, 2 * r, 2 * r);
+      }
+    if (picked != null) {
+      ctx.strokeStyle = "#111";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.arc(sc(num(pa[picked])), size - sc(num(pb[picked])), 6, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    ctx.fillStyle = "#333";
+    ctx.font = "11px sans-serif";
+    ctx.fillText(`A: ${c.a.model ?? c.a.name} →`, size - 150, size - 4);
+    ctx.save();
+    ctx.translate(10, 150);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(`B: ${c.b.model ?? c.b.name} →`, 0, 0);
+    ctx.restore();
+  }, [pa, pb, dis, lo, hi, picked, c.a, c.b]);
+  return <canvas ref={ref} style={{ width: size, height: size }} role="img" aria-label="prediction of run A against run B" />;
+}
+
+function PairShapley({ c, row, kinds }: { c: Comparison; row: number; kinds: Record<string, string> }) {
+  const mods = Object.keys(c.shapley.a);
+  const vals = mods.flatMap((m) => [num(c.shapley.a[m]?.[row] ?? null), num(c.shapley.b[m]?.[row] ?? null)]).filter(Number.isFinite);
+  const m = Math.max(1e-9, ...vals.map(Math.abs));
+  return (
+    <div className="pair-shapley" data-testid="pair-shapley">
+      <h3>
+        Modality Shapley for {String(c.columns.id?.[row])}: A vs B
+      </h3>
+      {mods.map((name) => (
+        <div className="bar-row" key={name}>
+          <span className="bar-label">
+            <span className="dot" style={{ background: modalityColor(name, kinds[name]) }} />
+            {name}
+          </span>
+          {(["a", "b"] as const).map((side) => {
+            const v = num(c.shapley[side][name]?.[row] ?? null);
+            return (
+              <span className="bar-track centred" key={side} title={`${side.toUpperCase()}: ${fmt(v)}`}>
+                <span className="axis" />
+                <span className="bar" style={{ left: v >= 0 ? "50%" : `${50 - (50 * Math.abs(v)) / m}%`, width: `${(50 * Math.abs(v)) / m}%`, background: v >= 0 ? "#b2182b" : "#2166ac" }} />
+                <span className="side">{side.toUpperCase()}</span>
+              </span>
+            );
+          })}
+        </div>
+      ))}
+    </div>
+  );
+}
