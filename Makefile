@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.modalens-installed
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test lint format clean web
 
 setup: $(STAMP)
 
@@ -30,7 +30,19 @@ format: setup
 	$(VENV)/bin/ruff check --fix $(LINTED)
 	$(VENV)/bin/ruff format $(LINTED)
 
-test: setup lint
+# Browser tests drive Debian's Chromium (Playwright's own browser download does not work offline).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# The front end: install, unit tests (vitest), type check and build into src/modalens/app/static.
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web: web/node_modules/.package-lock.json
+	cd web && npm test && npm run build
+
+test: setup lint $(CHROMIUM) web
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 -q
 
 clean:

@@ -16,6 +16,14 @@ from modalens.data.loaders import list_formats, load_dataset, save_dataset  # no
 from modalens.explain import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
 from modalens.models import CallablePredictor, Masker, SklearnPredictor, TorchPredictor, wrap  # noqa: E402
 
+
+def show(run_dir: str, **kwargs: object) -> object:
+    """Embed the app for a run directory in a notebook (see :func:`modalens.app.notebook.show`)."""
+    from modalens.app.notebook import show as show_run
+
+    return show_run(run_dir, **kwargs)
+
+
 __all__ = [
     "CallablePredictor",
     "Explanation",
@@ -32,5 +40,6 @@ __all__ = [
     "load_dataset",
     "load_run",
     "save_dataset",
+    "show",
     "wrap",
 ]

@@ -49,6 +49,7 @@ class Explanation:
     dataset_measures: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    _shown_run: Path | None = field(default=None, repr=False, compare=False)
 
     # -- basic access ------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -136,6 +137,7 @@ class Explanation:
             feature_attributions=remap(self.feature_attributions),
             template_members=members,
             projection=None if self.projection is None else self.projection[index],
+            _shown_run=None,
         )
 
     def in_template(self, template_id: int) -> np.ndarray:
@@ -148,7 +150,7 @@ class Explanation:
 
     def retype(self, config: TypingConfig) -> Explanation:
         """The same explanation typed with other thresholds (no model evaluation needed)."""
-        return replace(self, typing=config, types=classify(self.shapley, self.interactions, config))
+        return replace(self, typing=config, types=classify(self.shapley, self.interactions, config), _shown_run=None)
 
     def type_shares(self) -> dict[str, float]:
         """Share of instances of each type; dominance is split by modality as ``dominance:<modality>``."""
@@ -345,14 +347,18 @@ class Explanation:
         return write_run(path, kind="interaction", manifest=manifest, tables=tables, files=files, overwrite=overwrite)
 
     def show(self, **kwargs: Any) -> Any:
-        """Show the explanation in the app, embedded in a notebook (saves a temporary run directory first)."""
+        """Show the explanation in the app, embedded in a notebook (JupyterLab, VS Code; no extension needed).
+
+        The explanation is saved once to a temporary run directory, which later calls reuse. Options go to
+        :func:`modalens.app.notebook.show` (``mode="server"`` or ``"inline"``, size ...).
+        """
         import tempfile
 
-        from modalens.app import show
+        from modalens.app.notebook import show
 
-        run_dir = Path(tempfile.mkdtemp(prefix="modalens-")) / "run"
-        self.save(run_dir)
-        return show(run_dir, **kwargs)
+        if self._shown_run is None:
+            self._shown_run = self.save(Path(tempfile.mkdtemp(prefix="modalens-")) / "run")
+        return show(self._shown_run, **kwargs)
 
 
 def load_run(path: str | os.PathLike) -> Explanation:
