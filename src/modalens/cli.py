@@ -250,7 +250,7 @@ def _mount_subcommands() -> None:
     app.add_typer(features_app, name="features")
 
 
+_mount_subcommands()
+
 if __name__ == "__main__":
     main()
-else:  # imported (tests, `python -m modalens.cli`): the full command set is there too
-    _mount_subcommands()
