@@ -42,7 +42,12 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web: web/node_modules/.package-lock.json
 	cd web && npm test && npm run build
 
-test: setup lint $(CHROMIUM) web
+# The feature demo's tests check its images against the Fashion-MNIST files Debian ships.
+FASHION := /usr/share/datasets/fashion-mnist
+$(FASHION):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+
+test: setup lint $(CHROMIUM) $(FASHION) web
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -n 2 -q
 
 clean:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="See how multimodal models use their modalities.", no_args_is_help=True, add_completion=False)
@@ -21,7 +22,15 @@ DEMO_ARCHITECTURE = "mult"  # the best of the three reference models on the demo
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub from the CLI
-    app()
+    try:
+        app()  # click itself reports usage errors and exits
+    except (ValueError, OSError) as exc:
+        # Bad input (every modalens error is a ValueError) gets one clear line, not a traceback;
+        # MODALENS_DEBUG=1 shows the traceback for bug reports.
+        if os.environ.get("MODALENS_DEBUG"):
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        raise SystemExit(2) from None
 
 
 @app.command()
@@ -38,7 +47,7 @@ def explain(
     data: Annotated[Path, typer.Argument(help="Dataset file: MMSA .pkl, CMU-SDK .csd folder, modalens .npz")],
     model: Annotated[str, typer.Option(help="A trained model directory (modalens train) or 'pkg.module:factory'")],
     out: Annotated[Path, typer.Option(help="Run directory to write")] = Path("runs/explain"),
-    split: Annotated[str | None, typer.Option(help="Explain only this split (e.g. test)")] = "test",
+    split: Annotated[str | None, typer.Option(help="Split to explain (default: test when the data has one)")] = None,
     data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
     baseline: Annotated[str, typer.Option(help="Baseline for absent modalities: zeros or mean")] = "mean",
     feature_method: Annotated[str, typer.Option(help="Feature-level method, or 'none'")] = "permutation",
@@ -56,12 +65,12 @@ def explain(
     """Explain a model on a dataset and write a run directory."""
     from modalens.data.loaders import load_dataset
 
-    dataset = load_dataset(data, format=data_format)
-    if split and dataset.splits is not None:
-        dataset = dataset.split(split)
+    full = load_dataset(data, format=data_format)
+    dataset = _choose_split(full, split)
     if limit is not None:
         dataset = dataset.take(range(min(limit, len(dataset))))
     predictor = _load_predictor(model, dataset, baseline=baseline, device=device)
+    predictor.masker.fit(_baseline_data(full))
     _run_explain(
         predictor,
         dataset,
@@ -89,8 +98,9 @@ def demo(
     """Run the whole pipeline on the embedded default and open the app."""
     from modalens.models import Masker
 
-    dataset, predictor, title = _demo_inputs(synthetic)
-    predictor.masker = Masker("mean")
+    full, predictor, title = _demo_inputs(synthetic)
+    dataset = full.split("test")
+    predictor.masker = Masker("mean").fit(_baseline_data(full))
     console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
     # 4 antithetic pairs = 8 walks per instance: about 3% attribution error, half the time of the default
     explanation = _run_explain(predictor, dataset, out, overwrite=overwrite, n_permutations=4)
@@ -142,6 +152,23 @@ def _glass_box_typing() -> dict:
     return typing_accuracy(expl, np.asarray(glass_box_terms(data)))
 
 
+def _choose_split(dataset: Any, split: str | None) -> Any:
+    """The split to explain: the one asked for, else ``test`` when there is one, else everything."""
+    if split is None:
+        has_test = dataset.splits is not None and "test" in set(dataset.splits)
+        return dataset.split("test") if has_test else dataset
+    if dataset.splits is None:
+        raise typer.BadParameter(f"the dataset has no splits, so --split {split} cannot apply", param_hint="--split")
+    return dataset.split(split)
+
+
+def _baseline_data(dataset: Any) -> Any:
+    """Mean baselines come from the training split when there is one, never from the instances explained."""
+    if dataset.splits is not None and "train" in set(dataset.splits):
+        return dataset.split("train")
+    return dataset
+
+
 def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     """The embedded demo data and reference model, or the synthetic glass-box example."""
     if not synthetic:
@@ -149,14 +176,14 @@ def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
             from modalens.data.demo import load_demo
             from modalens.models.training import load_pretrained
 
-            dataset = load_demo().split("test")
+            dataset = load_demo()
             model = load_pretrained(DEMO_ARCHITECTURE).to_predictor()
             return dataset, model, f"MOSI-style demo set, reference model {DEMO_ARCHITECTURE!r}"
         except (ImportError, FileNotFoundError, OSError) as exc:
             console.print(f"[yellow]embedded demo unavailable ({exc}); using the synthetic example[/yellow]")
     from modalens.data.synthetic import glass_box_model, make_synthetic
 
-    return make_synthetic(400).split("test"), glass_box_model(), "synthetic glass-box example"
+    return make_synthetic(400), glass_box_model(), "synthetic glass-box example"
 
 
 def _run_explain(

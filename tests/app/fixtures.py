@@ -181,7 +181,7 @@ def write_interaction_run(
     for key, column in dataset.media.items():
         for i, item in enumerate(column.items):
             if item is not None:
-                files[f"media/{key}/{dataset.ids[i]}.{column.extension}"] = item
+                files[f"media/{key}/{i}.{column.extension}"] = item
     tmp_npz = Path(path).parent / f".{Path(path).name}.dataset.npz"
     save_dataset(dataset, tmp_npz)
     files["dataset.npz"] = tmp_npz.read_bytes()

@@ -163,7 +163,7 @@ def test_permutation_error_against_exact_is_small_and_shrinks(record_property: p
     errors = {}
     for n_perm in (4, 16, 64, 256):
         runs = [permutation_shapley(pred, ds, n_permutations=n_perm, seed=s, progress=False) for s in range(3)]
-        errors[n_perm] = np.mean([mean_abs_error(r, exact) for r in runs]) / scale
+        errors[n_perm] = float(np.mean([mean_abs_error(r, exact) for r in runs]) / scale)
     record_property("relative_mean_abs_error_by_permutations", errors)
     print("permutation Shapley, mean abs error / mean |phi|:", errors)
     assert errors[64] < 0.05

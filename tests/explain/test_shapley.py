@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from tests.requirements import require_module
 
 from modalens.explain.coalitions import coalition_matrix
 from modalens.explain.shapley import interaction_indices, moebius_transform, shapley_values
@@ -102,7 +103,7 @@ def test_interaction_index_of_a_pure_product_is_the_product():
 
 @pytest.mark.parametrize("m", [2, 3, 4, 5, 8])
 def test_agrees_with_shapiq(m):
-    shapiq = pytest.importorskip("shapiq")
+    shapiq = require_module("shapiq")
     rng = np.random.default_rng(m)
     v = rng.normal(size=2**m)
 

@@ -208,7 +208,7 @@ class RunSource:
         for name in ("modality_shapley", "coalitions", "interactions"):
             detail[name] = self._rows_of(name, index)
         detail["words"], detail["tracks"] = self._attribution_tracks(index, detail["warnings"])
-        detail["media"] = self._media_of(str(row.get("id", index)))
+        detail["media"] = self._media_of(index)
         return detail
 
     def _instance_rows(self) -> np.ndarray:
@@ -364,13 +364,14 @@ class RunSource:
             return None
         return column(mod.values[index, positions, mod.feature_names.index(feature)])
 
-    def _media_of(self, instance_id: str) -> list[dict[str, str]]:
+    def _media_of(self, instance: int) -> list[dict[str, str]]:
+        """The media files of one instance: ``media/<key>/<instance row>.<ext>`` (docs/run-format.md)."""
         out = []
         for key, mime in (self.run.manifest.get("media") or {}).items():
             folder = self.run.path / "media" / key
             if not folder.is_dir():
                 continue
-            for candidate in folder.glob(f"{_glob_escape(instance_id)}.*"):
+            for candidate in folder.glob(f"{int(instance)}.*"):
                 out.append({"key": key, "mime": mime, "file": candidate.name})
                 break
         return out
@@ -444,7 +445,3 @@ def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
 
 def _model_name(model: dict[str, Any]) -> str | None:
     return model.get("name") or model.get("adapter") or None
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]])", r"[\1]", text)

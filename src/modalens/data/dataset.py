@@ -90,7 +90,7 @@ class Modality:
                 raise DatasetError(f"{where}: words must hold N = {n} token lists, got {len(self.words)}")
             words = []
             for i, tokens in enumerate(self.words):
-                tokens = [str(w) for w in tokens]
+                tokens = ["" if w is None else str(w) for w in tokens]
                 if len(tokens) > t:
                     raise DatasetError(f"{where}: words[{i}] has {len(tokens)} tokens for T = {t} steps")
                 words.append(tokens + [""] * (t - len(tokens)))
@@ -246,9 +246,8 @@ class MultimodalDataset:
     # -- selection ---------------------------------------------------------------------------------------------
     def take(self, index: Iterable[int] | np.ndarray) -> MultimodalDataset:
         """A new dataset with the given instances, in that order."""
-        index = np.asarray(list(index) if not isinstance(index, np.ndarray) else index)
-        if index.dtype == bool:
-            index = np.flatnonzero(index)
+        index = np.asarray(index if isinstance(index, np.ndarray) else list(index))
+        index = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64, copy=False)
         return MultimodalDataset(
             [m.take(index) for m in self.modalities.values()],
             None if self.labels is None else self.labels[index],

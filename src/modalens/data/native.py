@@ -7,7 +7,8 @@ Layout (all arrays plain numeric or fixed-width unicode; ``np.load(..., allow_pi
 - ``values/<modality>``: float32 ``[N, T, D]``; ``mask/<modality>``: bool ``[N, T]``; ``words/<modality>``: ``<U``
   ``[N, T]``.
 - ``labels``, ``ids``, ``splits``, ``texts``: ``[N]``.
-- ``meta/<column>``: ``[N]`` numeric or unicode.
+- ``meta/<column>``: ``[N]`` numeric or unicode; for text columns ``meta_null/<column>`` (bool ``[N]``) marks missing
+  values. Columns of mixed types are stored as text.
 - ``media/<key>/data``: uint8, all items concatenated; ``media/<key>/offsets``: int64 ``[N + 1]``; an item of
   length 0 means "absent".
 """
@@ -70,7 +71,10 @@ def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
             series = dataset.meta[col]
             data = series.to_numpy()
             if data.dtype == object or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
-                data = series.astype(str).to_numpy().astype(str)
+                # text columns: strings plus a null mask, so missing values come back missing (mixed types as text)
+                missing = series.isna().to_numpy()
+                arrays[f"meta_null/{col}"] = missing
+                data = np.where(missing, "", series.astype(str).to_numpy()).astype(str)
             arrays[f"meta/{col}"] = data
             header["meta_columns"].append(str(col))
     for key, column in dataset.media.items():
@@ -137,7 +141,13 @@ def load_dataset(path: str | os.PathLike) -> MultimodalDataset:
         optional = {k: get(k) for k in ("labels", "splits", "texts") if k in archive.files}
         meta = None
         if header["meta_columns"]:
-            meta = pd.DataFrame({c: get(f"meta/{c}") for c in header["meta_columns"]})
+            columns = {}
+            for c in header["meta_columns"]:
+                values = get(f"meta/{c}")
+                if f"meta_null/{c}" in archive.files:
+                    values = np.where(get(f"meta_null/{c}"), None, values.astype(object))
+                columns[c] = values
+            meta = pd.DataFrame(columns)
         media = {}
         for key, mime in header["media"].items():
             offsets, data = get(f"media/{key}/offsets"), get(f"media/{key}/data").tobytes()

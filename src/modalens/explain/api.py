@@ -62,6 +62,7 @@ def explain(
     progress: bool = True,
     backend: str = "local",
     backend_options: dict[str, Any] | None = None,
+    baseline_data: MultimodalDataset | None = None,
 ) -> Explanation:
     """Explain how a predictor uses its modalities on a dataset.
 
@@ -100,6 +101,9 @@ def explain(
         ``"local"``, or ``"ray"`` to spread instance chunks over a Ray cluster (``pip install modalens[ray]``);
         results are identical to the local backend. ``backend_options`` go to
         :func:`modalens.explain.distributed.map_instances` (e.g. ``{"address": "auto", "n_chunks": 16}``).
+    baseline_data
+        Where ``"mean"`` baselines are computed when the masker has not been fitted yet (e.g. the train split);
+        defaults to ``dataset`` itself. A masker fitted before the call is kept as it is.
     """
     if method not in _MODALITY_METHODS:
         raise ValueError(f"unknown modality method {method!r}; choose from {sorted(_MODALITY_METHODS)}")
@@ -107,8 +111,10 @@ def explain(
         if modalities is None:
             raise ValueError("pass modalities=[...] to explain a bare model (or wrap it with modalens.wrap)")
         predictor = wrap(predictor, modalities)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no instances to explain")
     if predictor.masker.needs_fit:
-        predictor.masker.fit(dataset)
+        predictor.masker.fit(baseline_data if baseline_data is not None else dataset)
     typing = typing or TypingConfig()
     timings: dict[str, float] = {}
     names = list(predictor.modalities)

@@ -48,12 +48,13 @@ def evaluate_coalitions(
     *,
     batch_size: int = 4096,
     progress: bool = True,
+    max_bytes: int = 512 * 2**20,
 ) -> np.ndarray:
     """Predict every instance under every coalition of the predictor's modalities.
 
     Each forward pass stacks the coalitions of a chunk of instances into one batch of about ``batch_size`` rows, so
     the cost is the bare cost of ``N * 2**M`` model rows. Instances are streamed in chunks: memory is bounded by the
-    chunk, not the dataset.
+    chunk (at most ``max_bytes`` of stacked inputs), not the dataset.
 
     Returns
     -------
@@ -66,7 +67,8 @@ def evaluate_coalitions(
         raise ValueError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
     present = coalition_matrix(len(names))
     n_coal = present.shape[0]
-    chunk = max(1, batch_size // n_coal)
+    row_bytes = sum(4 * int(np.prod(dataset[m].values.shape[1:])) for m in names)
+    chunk = max(1, min(batch_size // n_coal, max_bytes // max(1, n_coal * row_bytes)))
     n = len(dataset)
     baselines = {m: predictor.masker.baseline(m, *dataset[m].values.shape[1:]) for m in names}
     out: np.ndarray | None = None
@@ -95,5 +97,6 @@ def evaluate_coalitions(
         raise InterruptedExplanation(finished, None if out is None else out[:done]) from None
     finally:
         bar.close()
-    assert out is not None
+    if out is None:
+        raise ValueError(f"dataset {dataset.name!r} has no instances")
     return out

@@ -110,7 +110,7 @@ class Explanation:
         """
         if callable(selector):
             selector = np.asarray(selector(self.to_frame()))
-        index = np.arange(len(self))[selector]
+        index = np.atleast_1d(np.arange(len(self))[selector])
         old_to_new = {int(o): k for k, o in enumerate(index)}
 
         def remap(frame: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -124,6 +124,12 @@ class Explanation:
             *(getattr(self.types, f)[index] for f in ("types", "dominant", "shares", "roles", "strength"))
         )
         members = remap(self.template_members)
+        templates = self.templates
+        if templates is not None and members is not None:
+            # templates keep their full-set support and means; count becomes the subset's members
+            counts = members.groupby("template_id").size()
+            templates = templates[templates["template_id"].isin(counts.index)].copy()
+            templates["count"] = templates["template_id"].map(counts).astype(np.int64)
         return replace(
             self,
             dataset=self.dataset.take(index),
@@ -135,6 +141,7 @@ class Explanation:
             moebius=self.moebius[index],
             types=types,
             feature_attributions=remap(self.feature_attributions),
+            templates=templates,
             template_members=members,
             projection=None if self.projection is None else self.projection[index],
             _shown_run=None,
@@ -231,7 +238,7 @@ class Explanation:
             frame[f"shapley_{m}"] = self.shapley[:, i]
         if ds.meta is not None:
             for col in ds.meta.columns:
-                frame[f"meta_{col}"] = ds.meta[col].to_numpy()
+                frame[f"meta_{col}"] = _parquet_safe(ds.meta[col]).to_numpy()
         return frame
 
     def modality_frame(self) -> pd.DataFrame:
@@ -328,9 +335,9 @@ class Explanation:
         with tempfile.TemporaryDirectory() as tmp:
             files[DATASET_FILE] = save_dataset(self.dataset, Path(tmp) / DATASET_FILE).read_bytes()
         for key, column in self.dataset.media.items():
-            for ident, item in zip(self.dataset.ids, column.items, strict=True):
-                if item:
-                    files[f"media/{key}/{_safe_name(ident)}.{column.extension}"] = item
+            for row, item in enumerate(column.items):
+                if item:  # named by instance row: ids may hold characters a file name cannot
+                    files[f"media/{key}/{row}.{column.extension}"] = item
         manifest = {
             "dataset": self.dataset.describe(),
             "model": self.model,
@@ -382,7 +389,7 @@ def load_run(path: str | os.PathLike) -> Explanation:
     inter = interaction_indices(cv)[..., 0]
     typing = TypingConfig(**manifest["typing"])
     outputs_frame = run.table("outputs")
-    k = int(outputs_frame["output_index"].max()) + 1
+    k = len(manifest["model"].get("output_names") or []) or int(outputs_frame["output_index"].max() + 1 if n else 1)
     outputs = np.zeros((n, k))
     outputs[outputs_frame["instance"].to_numpy(), outputs_frame["output_index"].to_numpy()] = outputs_frame["value"]
     instances = run.table("instances")
@@ -420,6 +427,14 @@ def load_run(path: str | os.PathLike) -> Explanation:
     return explanation
 
 
+def _parquet_safe(column: pd.Series) -> pd.Series:
+    """Object columns of mixed types become strings (None stays None): Parquet needs one type per column."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if column.dtype != object or kind in ("string", "boolean", "integer", "floating"):
+        return column
+    return column.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+
+
 def _outputs_frame(outputs: np.ndarray, names: list[str] | None) -> pd.DataFrame:
     n, k = outputs.shape
     names = names or [f"output {i}" for i in range(k)]
@@ -431,8 +446,3 @@ def _outputs_frame(outputs: np.ndarray, names: list[str] | None) -> pd.DataFrame
             "value": outputs.reshape(-1),
         }
     )
-
-
-def _safe_name(ident: str) -> str:
-    """A file-name-safe version of an instance id (ids like 'video$_$clip' keep their shape)."""
-    return "".join(ch if ch.isalnum() or ch in "-_.$" else "_" for ch in str(ident))

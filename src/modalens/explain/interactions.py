@@ -10,7 +10,8 @@ Shapley values phi_m (for the explained output) and shares s_m = |phi_m| / sum_k
 4. ``complement``: otherwise -- the relevant modalities push the same way and no one of them dominates.
 
 Each modality's part in an instance is its ``role``: ``dominant``; ``supporting`` (relevant, same sign as the total
-push sum_k phi_k); ``opposing`` (relevant, opposite sign); ``minor`` (s_m < ``relevance_share``).
+push sum_k phi_k; when that push is exactly 0, the positive side); ``opposing`` (relevant, opposite sign); ``minor``
+(s_m < ``relevance_share``, or phi_m = 0).
 
 Non-additive behaviour is reported next to the type, not folded into it: ``interaction_strength`` is
 sum_{i<j} |I_ij| / (sum_m |phi_m| + sum_{i<j} |I_ij|), 0 for a model additive in its modalities.
@@ -76,6 +77,8 @@ def classify(
     phi = np.asarray(phi, dtype=np.float64)
     if phi.ndim != 2:
         raise ValueError(f"phi must be [N, M], got shape {phi.shape}")
+    if not np.isfinite(phi).all():
+        raise ValueError(f"phi has {int((~np.isfinite(phi)).sum())} NaN/inf values; the model's outputs are not finite")
     n, m = phi.shape
     magnitude = np.abs(phi)
     total_abs = magnitude.sum(1)
@@ -86,7 +89,7 @@ def classify(
     top_share = shares[np.arange(n), top]
     is_dominance = active & (top_share >= config.dominance_share)
 
-    relevant = shares >= config.relevance_share
+    relevant = (shares >= config.relevance_share) & (phi != 0)
     positive = (phi > 0) & relevant
     negative = (phi < 0) & relevant
     is_conflict = active & ~is_dominance & positive.any(1) & negative.any(1)
@@ -98,6 +101,7 @@ def classify(
     dominant = np.where(is_dominance, top, -1)
 
     push = np.sign(phi.sum(1))[:, None]
+    push[push == 0] = 1.0  # a perfectly balanced instance: the positive side counts as supporting
     roles = np.full((n, m), "minor", dtype=object)
     roles[relevant & (np.sign(phi) == push)] = "supporting"
     roles[relevant & (np.sign(phi) != push)] = "opposing"

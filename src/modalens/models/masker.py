@@ -63,9 +63,15 @@ class Masker:
         return self
 
     @property
-    def needs_fit(self) -> bool:
+    def uses_mean(self) -> bool:
+        """True when some modality's baseline is its dataset mean."""
         specs = [*self.specs.values(), self.default]
         return any(isinstance(s, str) and s == "mean" for s in specs)
+
+    @property
+    def needs_fit(self) -> bool:
+        """True while a ``"mean"`` baseline has not been fitted yet."""
+        return self.uses_mean and not self._fitted
 
     def baseline(self, name: str, steps: int, features: int) -> np.ndarray:
         """The baseline of one modality as a float32 ``[T, D]`` array."""

@@ -97,6 +97,8 @@ class BasePredictor:
             out = out[:, None]
         if out.ndim != 2 or out.shape[0] != b:
             raise PredictorError(f"model returned shape {out.shape} for a batch of {b}; expected [B] or [B, K]")
+        if not np.isfinite(out).all():
+            raise PredictorError(f"model returned {int((~np.isfinite(out)).sum())} NaN/inf outputs for a batch of {b}")
         if self.output_names is None:
             self.output_names = ["output"] if out.shape[1] == 1 else [f"class {k}" for k in range(out.shape[1])]
         return out
