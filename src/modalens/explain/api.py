@@ -125,7 +125,7 @@ def explain(
     clock = time.perf_counter()
     evaluate = _MODALITY_METHODS[method]
     values = per_instance(  # [N, C, K]
-        lambda ds, idx: evaluate(predictor, ds.take(idx), batch_size=batch_size, progress=progress)
+        lambda ds, idx: evaluate(predictor, _rows(ds, idx), batch_size=batch_size, progress=progress)
     )
     targets = _target_indices(values[:, -1, :], predictor.output_kind, target)
     rows = np.arange(len(dataset))
@@ -234,6 +234,13 @@ def _target_indices(full_outputs: np.ndarray, output_kind: str, target: int | st
     if isinstance(target, (int, np.integer)) and 0 <= int(target) < k:
         return np.full(n, int(target), np.int64)
     raise ValueError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
+
+
+def _rows(dataset: MultimodalDataset, index: np.ndarray) -> MultimodalDataset:
+    """The dataset restricted to ``index``; the dataset itself when that is every row in order (no copy)."""
+    if len(index) == len(dataset) and np.array_equal(index, np.arange(len(dataset))):
+        return dataset
+    return dataset.take(index)
 
 
 def _map_instances(
