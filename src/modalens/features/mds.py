@@ -35,8 +35,8 @@ INACTIVE = "inactive"
 DEFAULT_CATEGORY_NAMES = {"image": "vision", "vision": "vision", "text": "language", "language": "language"}
 
 
-def _as_stack(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """Validate per-modality activations and stack them into ``[N, F, K]`` float32."""
+def _checked(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> tuple[list[str], list[np.ndarray]]:
+    """Validate per-modality activations ``[N, F]`` (float32, same shape, finite, non-negative) without stacking."""
     if isinstance(activations, Mapping):
         names, arrays = list(activations), list(activations.values())
     else:
@@ -44,7 +44,7 @@ def _as_stack(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> t
         names = [f"modality_{i}" for i in range(len(arrays))]
     if len(arrays) < 2:
         raise ValueError(f"dominance needs at least 2 modalities, got {len(arrays)}")
-    checked = []
+    checked: list[np.ndarray] = []
     for name, arr in zip(names, arrays, strict=True):
         a = np.asarray(arr, dtype=np.float32)
         if a.ndim != 2:
@@ -59,27 +59,41 @@ def _as_stack(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> t
         if checked and a.shape != checked[0].shape:
             raise ValueError(f"activations[{name!r}] has shape {a.shape}, expected {checked[0].shape} like the first")
         checked.append(a)
-    return names, np.stack(checked, axis=2)
+    return names, checked
 
 
-def _ratios(stack: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair shares ``z_k / (sum z + eps)`` (zero where inactive) and the activity mask ``[N, F]``."""
+def _feature_chunks(n_features: int, n_pairs: int, budget_bytes: int = 64 * 2**20) -> list[slice]:
+    """Feature slices whose float64 ``[N, f, K]`` working arrays stay near ``budget_bytes``: memory is bounded by
+    the chunk, not by N x F (100,000 pairs x 16,384 features would be 13 GB per modality in float64)."""
+    width = max(1, budget_bytes // max(1, 8 * n_pairs))
+    return [slice(s, min(n_features, s + width)) for s in range(0, n_features, width)]
+
+
+def _ratios(arrays: list[np.ndarray], features: slice, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """For a feature slice: per-pair shares ``z_k / (sum z + eps)`` ``[N, f, K]`` (zero where inactive) and the
+    activity mask ``[N, f]``."""
+    stack = np.stack([a[:, features] for a in arrays], axis=2).astype(np.float64)
     total = stack.sum(axis=2)
     active = total > 0
-    mask = np.broadcast_to(active[..., None], stack.shape)
-    shares = np.divide(stack, total[..., None] + eps, out=np.zeros_like(stack), where=mask)
-    return shares, active
+    np.divide(stack, total[..., None] + eps, out=stack, where=active[..., None])
+    stack[~active] = 0.0
+    return stack, active
 
 
 def dominance_scores(
     activations: Mapping[str, np.ndarray] | Sequence[np.ndarray], eps: float = 1e-8
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dominance ``D [F, K]`` and the number of active pairs per feature ``[F]`` (``NaN`` rows when never active)."""
-    _, stack = _as_stack(activations)
-    shares, active = _ratios(stack.astype(np.float64), eps)
-    n_active = active.sum(axis=0)
+    _, arrays = _checked(activations)
+    n, f = arrays[0].shape
+    share_sums = np.zeros((f, len(arrays)))
+    n_active = np.zeros(f, dtype=np.int64)
+    for sl in _feature_chunks(f, n * len(arrays)):
+        shares, active = _ratios(arrays, sl, eps)
+        share_sums[sl] = shares.sum(axis=0)
+        n_active[sl] = active.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scores = shares.sum(axis=0) / n_active[:, None]
+        scores = share_sums / n_active[:, None]
     return scores, n_active
 
 
@@ -95,7 +109,7 @@ def bootstrap_dominance(
     ci: float = 0.95,
     eps: float = 1e-8,
     seed: int = 0,
-    chunk: int = 256,
+    chunk: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentile bootstrap of the dominance over pairs.
 
@@ -110,18 +124,24 @@ def bootstrap_dominance(
         raise ValueError(f"ci must be in (0, 1), got {ci}")
     if n_boot < 10:
         raise ValueError(f"n_boot must be >= 10 for a percentile interval, got {n_boot}")
-    _, stack = _as_stack(activations)
-    n, f, k = stack.shape
+    _, arrays = _checked(activations)
+    (n, f), k = arrays[0].shape, len(arrays)
     rng = np.random.default_rng(seed)
-    # a resample is a count vector over pairs; D_b = (w @ shares) / (w @ active) for all features at once
-    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    # a resample is a count vector over pairs; D_b = (w @ shares) / (w @ active) for all features at once.
+    # Counts are small integers, exact in float32, which halves the largest array (n_boot x N).
+    weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
     lo, hi, sd = (np.full((f, k), np.nan) for _ in range(3))
     alpha = (1 - ci) / 2
-    for start in range(0, f, chunk):
-        sl = slice(start, min(f, start + chunk))
-        shares, active = _ratios(stack[:, sl, :].astype(np.float64), eps)
-        num = (weights @ shares.reshape(n, -1)).reshape(n_boot, -1, k)
-        den = weights @ active.astype(np.float64)
+    slices = _feature_chunks(f, n * k) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
+    for sl in slices:
+        shares, active = _ratios(arrays, sl, eps)
+        flat, act = shares.reshape(n, -1), active.astype(np.float64)
+        num = np.empty((n_boot, flat.shape[1]))
+        den = np.empty((n_boot, act.shape[1]))
+        for b in range(0, n_boot, 64):  # float64 sums, but only 64 resamples' weights in float64 at a time
+            w = weights[b : b + 64].astype(np.float64)
+            num[b : b + 64], den[b : b + 64] = w @ flat, w @ act
+        num = num.reshape(n_boot, -1, k)
         with np.errstate(invalid="ignore", divide="ignore"):
             reps = num / den[..., None]
         # a replicate that drew no active pair for a feature says nothing about it: drop it (NaN-aware quantiles)
@@ -308,7 +328,7 @@ def analyze_dominance(
     min_active
         Fewest active pairs for a feature's category to count as stable.
     """
-    names, _ = _as_stack(activations)
+    names, _ = _checked(activations)
     cat_names = list(category_names) if category_names is not None else category_names_for(names)
     if len(set(cat_names)) != len(cat_names) or CROSS_MODAL in cat_names or INACTIVE in cat_names:
         raise ValueError(f"category names must be distinct and not {CROSS_MODAL!r}/{INACTIVE!r}: {cat_names}")

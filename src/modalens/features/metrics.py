@@ -41,15 +41,23 @@ def top_activating(activations: np.ndarray, k: int = 20) -> tuple[np.ndarray, np
         ``[F, k]`` sample indices (``-1`` where the feature fired on fewer than ``k`` samples) and activations
         (``NaN`` there), best first.
     """
-    acts = np.asarray(activations, dtype=np.float64)
+    acts = np.asarray(activations)
     if acts.ndim != 2:
         raise ValueError(f"activations must be 2-D [N, F], got shape {acts.shape}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    kk = min(k, len(acts))
-    # stable sort on -acts keeps the lower index first among equal activations
-    order = np.argsort(-acts, axis=0, kind="stable")[:kk].T  # [F, kk]
-    values = np.take_along_axis(acts.T, order, axis=1)
+    n, f = acts.shape
+    kk = min(k, n)
+    order = np.empty((f, kk), dtype=np.int64)
+    values = np.empty((f, kk))
+    # feature chunks of ~64 MB of float64 keep memory bounded by the chunk, not by N x F
+    width = max(1, (64 * 2**20) // max(1, 8 * n))
+    for start in range(0, f, width):
+        chunk = acts[:, start : start + width].astype(np.float64)
+        # stable sort on -acts keeps the lower index first among equal activations
+        top = np.argsort(-chunk, axis=0, kind="stable")[:kk].T  # [f_chunk, kk]
+        order[start : start + width] = top
+        values[start : start + width] = np.take_along_axis(chunk.T, top, axis=1)
     index = np.where(values > 0, order, -1)
     values = np.where(values > 0, values, np.nan)
     if kk < k:
