@@ -116,7 +116,8 @@ function MdsHistogram({ d, range, onRange }: { d: FeatureDoc; range: [number, nu
           t == null ? null : (
             <g key={k}>
               <line x1={x(t)} x2={x(t)} y1={6} y2={H} stroke="#222" strokeDasharray="4 3" />
-              <text x={x(t) + (k ? 3 : -3)} y={14} fontSize={10} textAnchor={k ? "start" : "end"}>
+              {/* a label that would leave the plot is drawn on the inner side of its line */}
+              <text {...thresholdLabel(x(t), k === 1, W)} y={14} fontSize={10}>
                 {k ? "vision ›" : "‹ language"} {fmt(t)}
               </text>
             </g>
@@ -383,4 +384,12 @@ function Interventions({ iv }: { iv: Record<string, Cell[]> }) {
       </table>
     </Panel>
   );
+}
+
+/** Position of a threshold's label: beside its line, on the side that keeps the text inside the plot. */
+function thresholdLabel(at: number, upper: boolean, width: number): { x: number; textAnchor: "start" | "end" } {
+  const room = 90; // px a label like "vision › 0.882" needs
+  const outward = upper ? at + room <= width : at - room >= 30;
+  const right = upper === outward;
+  return { x: at + (right ? 3 : -3), textAnchor: right ? "start" : "end" };
 }
