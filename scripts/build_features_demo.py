@@ -1,6 +1,6 @@
 """Build the feature engine's embedded demo: a two-tower image-text model on Fashion-MNIST, and its artifacts.
 
-Reproducible and seeded. Needs the ``features-build`` extra (EfficientNet-Lite0, MiniLM via sentence-transformers),
+Reproducible and seeded. Needs the ``features`` extra (EfficientNet-Lite0, MiniLM via sentence-transformers),
 Debian's ``dataset-fashion-mnist`` (``apt-get install dataset-fashion-mnist``) and timm's ImageNet/WordNet text
 files (``timm/data/_info``; found in an installed timm, or pass ``--timm-info DIR`` pointing at the folder unpacked
 from ``pip download timm --no-deps``).

