@@ -5,6 +5,8 @@ Commands
 demo    Run the embedded Fashion-MNIST two-tower demo and write a run directory.
 embed   Embed image-caption pairs (a CSV/Parquet/JSONL table of image paths and texts) to Parquet or npz.
 study   Run the feature study on precomputed paired embeddings (npz, Parquet, or two npy files).
+ablate, remove, steer, attack
+        The interventions on a saved run (``modalens.features.cli_interventions``).
 """
 
 from __future__ import annotations
@@ -233,3 +235,12 @@ def _print_summary(study) -> None:
                 t.add_row(str(r.group), str(r.n_features), f"{r.before:.3f}", f"{r.after:.3f}", f"{r.control:.3f}")
             console.print(t)
     console.print(json.dumps({k: round(v, 2) for k, v in study.timings.items()}), highlight=False)
+
+
+def _mount_interventions() -> None:
+    from modalens.features.cli_interventions import register
+
+    register(app)
+
+
+_mount_interventions()
