@@ -300,3 +300,48 @@ def test_notebook_embeds_render(browser, browser_runs: dict[str, Path], shots: P
         page.screenshot(path=str(shots / f"10-notebook-{mode}.png"))
         assert not errors, errors
         page.close()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run over the embedded demo set: the MulT reference model on the first 96 test utterances."""
+    import modalens as ml
+    from modalens.data.demo import load_demo
+    from modalens.models.training import load_pretrained
+
+    data = load_demo()
+    predictor = load_pretrained("mult").to_predictor()
+    predictor.masker = ml.Masker("mean").fit(data.split("train"))
+    test = data.split("test").take(range(96))
+    explanation = ml.explain(predictor, test, n_permutations=2, projection="pca", progress=False)
+    return explanation.save(tmp_path_factory.mktemp("demo") / "demo")
+
+
+def test_demo_run_end_to_end(browser, demo_run: Path, shots: Path) -> None:  # noqa: ANN001
+    errors: list[str] = []
+    with LiveServer([demo_run]) as server:
+        page = open_app(browser, server, errors)
+        table = api(server, "api/runs/demo/instances")
+        assert table["n"] == 96 and "All 96 instances" in count_text(page)
+        label, pred = np.array(table["columns"]["label"]), np.array(table["columns"]["prediction"])
+        mae = page.locator("[data-view=summary] .metric").nth(1).locator(".metric-value").inner_text()
+        assert float(mae) == pytest.approx(np.mean(np.abs(pred - label)), abs=0.006)
+        # the type bar with the most instances selects exactly them
+        types = table["columns"]["interaction_type"]
+        top = max(set(types), key=types.count)
+        kind = "dominance" if top.startswith("dominance") else top
+        page.locator(f"[data-view=summary] [data-type={kind}]").click()
+        assert selection(page) == [i for i, t in enumerate(types) if t.split(":")[0] == kind]
+        # open an instance: its words, the face thumbnail and the synthesised speech (test split keeps the clips)
+        page.locator(".instance-row").first.click()
+        detail = page.locator("[data-testid=instance-detail]")
+        detail.wait_for()
+        first = int(page.locator(".instance-row").first.get_attribute("data-instance"))
+        doc = api(server, f"api/runs/demo/instances/{first}")
+        assert detail.locator(".word").count() == len(doc["words"]["text"]) > 0
+        img = detail.locator("img.thumb")
+        img.wait_for()
+        assert page.evaluate("(el) => el.complete && el.naturalWidth", img.element_handle()) == 48
+        assert detail.locator("audio").count() == 1
+        page.screenshot(path=str(shots / "07-demo-run.png"), full_page=True)
+    assert not errors, errors
