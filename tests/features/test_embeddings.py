@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import string
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tests.requirements import require_module
+from tests.features.tiny_clip import build_tiny_clip
 
 from modalens.features.embeddings import (
     CLIP_MEAN,
@@ -174,46 +173,9 @@ def test_extract_embeddings_with_protocol_model(fake_model, tmp_path):
 # transformers CLIPModel (a tiny random one, built offline)
 
 
-def _char_vocab() -> dict[str, int]:
-    vocab: dict[str, int] = {}
-    for suffix in ("", "</w>"):
-        for c in string.ascii_lowercase + string.digits + ".,:":
-            vocab[c + suffix] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return vocab
-
-
 @pytest.fixture(scope="module")
 def tiny_clip():
-    transformers = require_module("transformers")
-    vocab = _char_vocab()
-    tokenizer = transformers.CLIPTokenizer(vocab=vocab, merges=[], model_max_length=24)
-    cfg = transformers.CLIPConfig(
-        text_config=dict(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            max_position_embeddings=24,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-        ),
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=8,
-        ),
-        projection_dim=16,
-    )
-    torch.manual_seed(0)
-    model = transformers.CLIPModel(cfg).eval()
-    return model, tokenizer
+    return build_tiny_clip()
 
 
 def _images(n: int, seed: int = 0) -> list[np.ndarray]:

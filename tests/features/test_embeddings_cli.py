@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from tests.features.tiny_clip import build_tiny_clip
 from tests.requirements import require_module
 from typer.testing import CliRunner
 
@@ -19,44 +20,10 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def clip_dir(tmp_path_factory):
-    transformers = require_module("transformers")
-    import string
-
-    vocab: dict[str, int] = {}
-    for suffix in ("", "</w>"):
-        for c in string.ascii_lowercase + ".":
-            vocab[c + suffix] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tok = transformers.CLIPTokenizer(vocab=vocab, merges=[], model_max_length=16)
-    cfg = transformers.CLIPConfig(
-        text_config=dict(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            max_position_embeddings=16,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-        ),
-        vision_config=dict(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=16,
-            patch_size=8,
-        ),
-        projection_dim=8,
-    )
-    import torch
-
-    torch.manual_seed(0)
+    model, tokenizer = build_tiny_clip(width=16, image_size=16, max_len=16, projection_dim=8)
     out = tmp_path_factory.mktemp("clip")
-    transformers.CLIPModel(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return out
 
 
