@@ -74,11 +74,11 @@ def measure(setup: Setup, batch_size: int, repeats: int) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     rows = [
-        measure(glass_box_setup(20_000 if quick else 100_000), 4096, 3),
+        measure(glass_box_setup(20_000 if quick else 100_000), 4096, 5),
     ]
     ref = reference_setup()
     n = 256 if quick else 1024
-    rows.append(measure(Setup(ref.predictor, ref.dataset.take(np.arange(n)), ref.description), 4096, 2 if quick else 3))
+    rows.append(measure(Setup(ref.predictor, ref.dataset.take(np.arange(n)), ref.description), 4096, 3 if quick else 9))
     text = table(
         "Modality-level Shapley: explain() vs the floor (2^M batched forward passes)",
         ["model", "N", "model rows", "floor s", "explain s", "overhead"],

@@ -15,7 +15,7 @@ import pytest
 def _missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"required on CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)  # also from a module-level require_module
 
 
 def require_module(name: str) -> ModuleType:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +25,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub from the CLI
     try:
         app()  # click itself reports usage errors and exits
-    except (ValueError, OSError) as exc:
-        # Bad input (every modalens error is a ValueError) gets one clear line, not a traceback;
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        # Bad input (every modalens error is a ValueError; a truncated .npz is a BadZipFile) gets one clear line;
         # MODALENS_DEBUG=1 shows the traceback for bug reports.
         if os.environ.get("MODALENS_DEBUG"):
             raise
@@ -51,7 +52,7 @@ def explain(
     data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
     baseline: Annotated[str, typer.Option(help="Baseline for absent modalities: zeros or mean")] = "mean",
     feature_method: Annotated[str, typer.Option(help="Feature-level method, or 'none'")] = "permutation",
-    n_permutations: Annotated[int, typer.Option(help="Permutations per instance (x2 antithetic)")] = 8,
+    n_permutations: Annotated[int, typer.Option(help="Permutation walks per instance (antithetic pairs)")] = 8,
     limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
     emap: Annotated[bool, typer.Option(help="Compute EMAP (n^2 evaluations on a sub-sample)")] = False,
     pid: Annotated[bool, typer.Option(help="Compute PID on pooled modality features")] = False,
@@ -163,7 +164,7 @@ def _choose_split(dataset: Any, split: str | None) -> Any:
 
 
 def _baseline_data(dataset: Any) -> Any:
-    """Mean baselines come from the training split when there is one, never from the instances explained."""
+    """The data mean baselines are fitted on: the training split when there is one, else the whole dataset."""
     if dataset.splits is not None and "train" in set(dataset.splits):
         return dataset.split("train")
     return dataset

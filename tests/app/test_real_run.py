@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import modalens.data.synthetic as synthetic
 from modalens.app.server import create_app
+from modalens.explain import api as explain_mod
 from modalens.runs import read_run
-
-explain_mod = pytest.importorskip("modalens.explain")
-synthetic = pytest.importorskip("modalens.data.synthetic")
 
 
 @pytest.fixture(scope="module")

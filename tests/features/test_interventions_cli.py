@@ -96,5 +96,18 @@ def test_attack_raises_the_target_feature_within_the_budget(run_dir, tmp_path):
     table = pd.read_csv(out)
     assert (table.activation_after > table.activation_before).all()
     assert len(list(pngs.glob("*.png"))) == 2
-    res = invoke("attack", run_dir, tmp_path / "none.csv", "--feature", j)
+
+
+def test_bad_options_are_refused_with_the_reason(run_dir, tmp_path):
+    res = invoke("ablate", run_dir, "demo", "--group", "crossmodal")
+    assert res.exit_code == 2 and "crossmodal" in res.output and "cross-modal" in res.output
+    res = invoke("remove", run_dir, "demo", "--attribute-column", "shade", "--n-features", "-1")
+    assert res.exit_code == 2 and "n-features" in res.output
+    res = invoke("steer", run_dir, "demo", "--feature", "0", "--k", "0")
+    assert res.exit_code == 2
+    emb = tmp_path / "image.npy"
+    np.save(emb, load_demo_assets().image_emb)
+    res = invoke("ablate", run_dir, emb)
+    assert res.exit_code == 2 and ".parquet or an .npz" in res.output
+    res = invoke("attack", run_dir, tmp_path / "none.csv", "--feature", "0")
     assert res.exit_code == 2 and "none.csv" in res.output

@@ -1,9 +1,9 @@
 """``modalens features ablate | remove | steer | attack``: the interventions on a saved feature run.
 
 Each command loads the run's extractor and feature categories and acts on embeddings *of the same model*: either a
-file (``.npz`` / ``.parquet`` / ``.npy`` as written by ``modalens features embed``) or ``demo``, the embedded
-Fashion-MNIST pairs with their class prompts, labels and shade attribute. Results print as a table and, with
-``--out``, are written as CSV.
+file written by ``modalens features embed`` (``.parquet``, which keeps label and attribute columns, or ``.npz``) or
+``demo``, the embedded Fashion-MNIST pairs with their class prompts, labels and shade attribute. Results print as a
+table on stdout and, with ``--out``, are written in full as CSV.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def load_inputs(spec: str, class_emb: Path | None = None, label_column: str | No
     else:
         from modalens.features.embeddings import PrecomputedEmbeddings
 
+        if Path(spec).suffix.lower() not in (".parquet", ".npz"):
+            raise ValueError(f"{spec}: embeddings must be 'demo', a .parquet or an .npz file (modalens features embed)")
         pre = PrecomputedEmbeddings.load(spec)
         inputs = Inputs(pre.image_emb, pre.text_emb, pre.meta)
     if class_emb is not None:
@@ -72,7 +74,11 @@ def _load_class_emb(path: Path, dim: int) -> np.ndarray:
         raise ValueError(f"{path}: cannot read class embeddings as .npy (pickled arrays are refused): {exc}") from exc
     if emb.ndim != 2 or emb.shape[1] != dim:
         raise ValueError(f"{path}: class embeddings must be [C, {dim}] like the pairs, got shape {emb.shape}")
-    return emb.astype(np.float32)
+    if not np.isfinite(emb).all():
+        raise ValueError(f"{path}: class embeddings contain NaN or inf")
+    from modalens.features.embeddings import l2_normalise
+
+    return l2_normalise(emb.astype(np.float32))  # the pairs are unit-norm too: the extractor sees one scale
 
 
 def _labels(meta: pd.DataFrame, column: str, spec: str) -> np.ndarray:
@@ -91,19 +97,29 @@ def _run_parts(run: Path) -> tuple[Any, np.ndarray]:
 
 
 def _show(frame: pd.DataFrame, title: str, out: Path | None) -> None:
+    """The result table on stdout (without the long columns) and, with ``out``, all of it as CSV."""
+    from rich.console import Console
+
     from modalens.features.cli import console
 
-    frame = frame.drop(columns=[c for c in ("intervention", "details") if c in frame.columns])
+    shown = frame.drop(columns=[c for c in ("intervention", "details") if c in frame.columns])
     table = Table(title=title)
-    for col in frame.columns:
+    for col in shown.columns:
         table.add_column(str(col), justify="right")
-    for row in frame.itertuples(index=False):
+    for row in shown.itertuples(index=False):
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    Console().print(table)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out, index=False)
         console.print(f"written to [bold]{out}[/bold]")
+
+
+def _check_groups(groups: list[str] | None, categories: np.ndarray) -> None:
+    valid = sorted(set(categories) - {"inactive"})
+    unknown = [g for g in groups or [] if g not in valid]
+    if unknown:
+        raise ValueError(f"unknown group(s) {unknown}; this run's categories are {valid}")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -116,7 +132,9 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 RunArg = Annotated[Path, typer.Argument(help="A feature run directory (modalens features study / demo).")]
-EmbArg = Annotated[str, typer.Argument(help="'demo', or embeddings of the run's model (.npz, .parquet, .npy).")]
+EmbArg = Annotated[
+    str, typer.Argument(help="'demo', or embeddings of the run's model: .parquet (with metadata columns) or .npz.")
+]
 ClassEmbOpt = Annotated[Path | None, typer.Option(help="Class-prompt embeddings .npy [C, d] for zero-shot accuracy.")]
 LabelOpt = Annotated[str | None, typer.Option(help="Metadata column of integer class indices (zero-shot).")]
 OutOpt = Annotated[Path | None, typer.Option(help="Also write the table as CSV here.")]
@@ -128,7 +146,7 @@ def ablate(
     class_emb: ClassEmbOpt = None,
     label_column: LabelOpt = None,
     group: Annotated[list[str] | None, typer.Option(help="Categories to ablate (repeatable; default all).")] = None,
-    n_random: Annotated[int, typer.Option(help="Random groups of equal size, the control.")] = 3,
+    n_random: Annotated[int, typer.Option(min=1, help="Random groups of equal size, the control.")] = 3,
     seed: int = 0,
     out: OutOpt = None,
 ) -> None:
@@ -137,6 +155,7 @@ def ablate(
 
     try:
         ext, cats = _run_parts(run)
+        _check_groups(group, cats)
         data = load_inputs(embeddings, class_emb, label_column)
         frame = group_ablation(
             ext,
@@ -160,8 +179,8 @@ def remove(
     attribute_column: Annotated[str, typer.Option(help="Metadata column of the protected attribute.")],
     class_emb: ClassEmbOpt = None,
     label_column: LabelOpt = None,
-    n_features: Annotated[int, typer.Option(help="Features removed per group.")] = 8,
-    n_random: int = 3,
+    n_features: Annotated[int, typer.Option(min=1, help="Features removed per group.")] = 8,
+    n_random: Annotated[int, typer.Option(min=1, help="Random feature sets of equal size, the control.")] = 3,
     seed: int = 0,
     out: OutOpt = None,
 ) -> None:
@@ -197,7 +216,7 @@ def steer(
     alpha: Annotated[float, typer.Option(help="Strength (add: along the unit direction).")] = 1.0,
     mode: Annotated[str, typer.Option(help="add or scale.")] = "add",
     side: Annotated[str, typer.Option(help="Steer the text (queries) or image embeddings.")] = "text",
-    k: Annotated[int, typer.Option(help="Retrieval depth for precision@k.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="Retrieval depth for precision@k.")] = 10,
     save: Annotated[
         Path | None, typer.Option(help="Write the steered embeddings (.npy): the text-to-image hook.")
     ] = None,
@@ -234,7 +253,7 @@ def attack(
     direction: Annotated[str, typer.Option(help="raise or lower.")] = "raise",
     eps: Annotated[float, typer.Option(help="L-inf budget in [0, 1] pixel units (8/255 = 0.0314).")] = 8 / 255,
     steps: Annotated[int, typer.Option(help="PGD steps.")] = 20,
-    limit: Annotated[int, typer.Option(help="Attack at most this many images.")] = 8,
+    limit: Annotated[int, typer.Option(min=1, help="Attack at most this many images.")] = 8,
     class_emb: ClassEmbOpt = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     seed: int = 0,
@@ -247,7 +266,7 @@ def attack(
 
     try:
         ext, _ = _run_parts(run)
-        class_text = None if class_emb is None else _load_class_emb(class_emb, int(ext.W_dec.shape[1]))
+        class_text = None if class_emb is None else _load_class_emb(class_emb, ext.d_in)
         if images == DEMO:
             demo = load_inputs(DEMO)
             pictures = demo.images[:limit]
@@ -255,8 +274,12 @@ def attack(
         else:
             table = read_pairs_table(Path(images), image_column, image_column)
             pictures = load_images(table[image_column].astype(str).tolist()[:limit], Path(images).parent)
+        embedder = load_model(model, device=device)
+        if getattr(embedder, "dim", ext.d_in) != ext.d_in:
+            raise ValueError(f"model {model!r} embeds in {embedder.dim} dims; the run's extractor reads {ext.d_in}")
+        ext.to(device)
         result = feature_attack(
-            load_model(model, device=device),
+            embedder,
             ext,
             pictures,
             feature,
@@ -267,7 +290,7 @@ def attack(
             seed=seed,
             device=device,
         )
-    except (ValueError, OSError, ImportError) as exc:
+    except (ValueError, OSError, ImportError, RuntimeError) as exc:  # RuntimeError: torch, e.g. no CUDA device
         raise _fail(exc) from exc
     if save_dir is not None:
         _save_pngs(result.pixels, save_dir)
