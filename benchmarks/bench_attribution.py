@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from common import reference_setup, table, truncate_steps
 
 from modalens.explain.attribution import exact_feature_shapley, permutation_shapley
 
 STEPS = 4
+REPEATS = 3
 
 
 def _stack(attr: Any, names: list[str]) -> np.ndarray:
@@ -47,11 +50,15 @@ class CountingGame:
         return self.predictor.predict(values, masks)[:, 0]
 
 
-def run_ours(predictor: Any, ds: Any, names: list[str], budgets: list[int]) -> list[dict]:
+def run_ours(
+    predictor: Any, ds: Any, names: list[str], budgets: list[int], orders: str = "orthogonal", seed: int = 0
+) -> list[dict]:
     out = []
     for k in [budgets[0], *budgets]:  # the first pass is an untimed warm-up
         start = time.perf_counter()
-        attr = permutation_shapley(predictor, ds, granularity="steps", target=0, n_permutations=k, progress=False)
+        attr = permutation_shapley(
+            predictor, ds, granularity="steps", target=0, n_permutations=k, orders=orders, seed=seed, progress=False
+        )
         out.append(
             {
                 "budget": k,
@@ -85,7 +92,6 @@ def run_shap(game: CountingGame, n: int, kind: str, budgets: list[int]) -> list[
 
 
 def run_captum(predictor: Any, ds: Any, names: list[str], kind: str, budgets: list[int]) -> list[dict]:
-    import torch
     from captum.attr import FeatureAblation, KernelShap, ShapleyValueSampling
 
     counter = {"rows": 0}
@@ -166,30 +172,48 @@ def run(quick: bool) -> dict[str, Any]:
     truth = _stack(exact, names)
     game = CountingGame(predictor, ds)
     small = quick
-    curves = {
-        "modalens permutation": run_ours(
-            predictor, ds, names, [2, 4, 8, 16, 32] if small else [2, 4, 8, 16, 32, 64, 128]
+    ours_budgets = [2, 4, 8, 16, 32] if small else [2, 4, 8, 16, 32, 64, 128]
+    runs: dict[str, Callable[[int], list[dict]]] = {
+        "modalens permutation": lambda r: run_ours(predictor, ds, names, ours_budgets, seed=r),
+        "modalens permutation, random orders": lambda r: run_ours(
+            predictor, ds, names, ours_budgets, orders="random", seed=r
         ),
-        "shap PermutationExplainer": run_shap(
+        "shap PermutationExplainer": lambda r: run_shap(
             game, n, "permutation", [50, 100, 200, 400] if small else [50, 100, 200, 400, 800, 1600]
         ),
-        "shap KernelExplainer": run_shap(
+        "shap KernelExplainer": lambda r: run_shap(
             game, n, "kernel", [64, 256, 1024] if small else [64, 128, 256, 512, 1024, 2048]
         ),
-        "captum ShapleyValueSampling": run_captum(
+        "captum ShapleyValueSampling": lambda r: run_captum(
             predictor, ds, names, "shapley_value_sampling", [2, 8, 32] if small else [2, 4, 8, 16, 32, 64]
         ),
-        "captum KernelShap": run_captum(
+        "captum KernelShap": lambda r: run_captum(
             predictor, ds, names, "kernel_shap", [64, 256, 1024] if small else [64, 128, 256, 512, 1024, 2048]
         ),
-        "captum FeatureAblation": run_captum(predictor, ds, names, "feature_ablation", [0]),
+        "captum FeatureAblation": lambda r: run_captum(predictor, ds, names, "feature_ablation", [0]),
     }
+    # every method runs REPEATS times (ours with seeds 0.., the peers continuing their global RNG streams):
+    # one Monte-Carlo run is too noisy to compare methods by; error and time are averaged per budget
+    np.random.seed(0)
+    torch.manual_seed(0)
+    curves = {}
+    for name, fn in runs.items():
+        reps = [fn(r) for r in range(REPEATS)]
+        curves[name] = [
+            {
+                "budget": first["budget"],
+                "seconds": float(np.mean([rep[i]["seconds"] for rep in reps])),
+                "evals": float(np.mean([rep[i]["evals"] for rep in reps])),
+                "error": float(np.mean([rel_error(rep[i]["phi"], truth) for rep in reps])),
+                "error_runs": [rel_error(rep[i]["phi"], truth) for rep in reps],
+            }
+            for i, first in enumerate(reps[0])
+        ]
     for points in curves.values():
         for p in points:
-            p["error"] = rel_error(p.pop("phi"), truth)
             p["evals_per_instance"] = p["evals"] / n
     ours = curves["modalens permutation"]
-    peers = {k: v for k, v in curves.items() if k != "modalens permutation"}
+    peers = {k: v for k, v in curves.items() if not k.startswith("modalens")}
     ratios = []
     for p in ours:
         peer_t = {k: time_to_error(v, p["error"]) for k, v in peers.items()}

@@ -422,6 +422,7 @@ def permutation_shapley(
     target: int | np.ndarray | None = None,
     n_permutations: int = 16,
     antithetic: bool = True,
+    orders: str = "orthogonal",
     batch_size: int = 4096,
     seed: int = 0,
     progress: bool = True,
@@ -457,6 +458,12 @@ def permutation_shapley(
     antithetic
         Pair each random order with its reverse. The two walks credit each player with opposite halves of the
         orders, which cancels much of the sampling noise for nearly additive models.
+    orders
+        How the random orders are drawn. ``"orthogonal"`` (default): from blocks of mutually orthogonal random
+        directions (a block covers up to ``P - 1`` orders), so an instance's orders spread out; each order is still
+        uniformly random, so the estimate stays unbiased, and its error is 16-27 % lower at equal cost from 16 walks
+        up on the reference model (``docs/benchmarks.md``). The reported standard error treats the orders as
+        independent, which overstates it somewhat. ``"random"``: independent uniform orders.
     batch_size
         Model rows per call (lowered automatically for very wide inputs).
     seed
@@ -481,6 +488,8 @@ def permutation_shapley(
     """
     if n_permutations < 1:
         raise AttributionError(f"n_permutations must be at least 1, got {n_permutations}")
+    if orders not in ("orthogonal", "random"):
+        raise AttributionError(f"orders must be 'orthogonal' or 'random', got {orders!r}")
     if batch_size < 1:
         raise AttributionError(f"batch_size must be at least 1, got {batch_size}")
     walks = n_permutations + (n_permutations % 2 if antithetic else 0)
@@ -498,7 +507,8 @@ def permutation_shapley(
             return ends, None
         rng = np.random.default_rng((seed, row))
         base = walks // 2 if antithetic else walks
-        rank = np.argsort(np.argsort(rng.random((base, p)), axis=1), axis=1)  # rank[w, j]: step where j joins
+        keys = _orthogonal_directions(rng, base, p) if orders == "orthogonal" else rng.random((base, p))
+        rank = np.argsort(np.argsort(keys, axis=1), axis=1)  # rank[w, j]: step where j joins
         if antithetic:
             rank = np.concatenate([rank, p - 1 - rank])
         # prefix k (1 .. p-1) of walk w keeps the players that joined before step k
@@ -517,7 +527,7 @@ def permutation_shapley(
         err = samples.std(0, ddof=1) / np.sqrt(len(samples)) if len(samples) > 1 else np.full(p, np.nan)
         return credit.mean(0), err
 
-    info = {"n_permutations": walks, "antithetic": antithetic, "seed": seed, "batch_size": batch_size}
+    info = {"n_permutations": walks, "antithetic": antithetic, "orders": orders, "seed": seed, "batch_size": batch_size}
     return _run_chunked(
         predictor,
         dataset,
@@ -534,6 +544,23 @@ def permutation_shapley(
         desc="feature Shapley",
         info=info,
     )
+
+
+def _orthogonal_directions(rng: np.random.Generator, n: int, p: int) -> np.ndarray:
+    """``n`` directions in R^p orthogonal to the all-ones vector, in blocks of up to ``p - 1`` mutually orthogonal ones.
+
+    Sorting a direction's entries gives an order of the players. Each direction alone is uniform on its sphere, so
+    its order is a uniformly random permutation (the estimate stays unbiased); within a block the directions are
+    orthogonal, so their orders spread over the permutohedron instead of clumping (after the orthogonal spherical
+    codes of Mitchell et al., JMLR 2022).
+    """
+    out = []
+    while sum(len(b) for b in out) < n:
+        g = rng.standard_normal((p, p - 1))
+        g -= g.mean(axis=0, keepdims=True)  # project onto the complement of the all-ones vector
+        q, r = np.linalg.qr(g)
+        out.append((q * np.sign(np.diag(r))).T)  # sign fix: Haar-distributed columns
+    return np.concatenate(out)[:n]
 
 
 # -- exact enumeration ------------------------------------------------------------------------------------------
