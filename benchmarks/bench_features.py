@@ -7,6 +7,7 @@ not fit beside other work on this machine; quick mode measures smaller sizes and
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -75,6 +76,8 @@ def mds_metrics(n_pairs: int, n_features: int, n_boot: int) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     sae = [sae_throughput(n) for n in ((2048,) if quick else (2048, 8192))]
     sizes = [(2_000, D_SAE), (10_000, 1_024)] if quick else [(2_000, D_SAE), (10_000, D_SAE), (100_000, 1_024)]
+    if os.environ.get("MODALENS_BENCH_HUGE"):  # the size: 13 GB of activations, needs ~16 GB free
+        sizes.append((100_000, D_SAE))
     mds = [mds_metrics(n, f, n_boot=100) for n, f in sizes]
     # linear extrapolation in pairs x features to the target size, labelled as such
     per_cell = max(r["mds_s"] + r["metrics_s"] for r in mds) / max(r["pairs"] * r["features"] for r in mds)
