@@ -30,7 +30,9 @@ def main() -> None:
         # MODALENS_DEBUG=1 shows the traceback for bug reports.
         if os.environ.get("MODALENS_DEBUG"):
             raise
-        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}")
+        # an error raised by a library rather than by modalens' own checks may be a bug: say how to see more
+        hint = "" if type(exc).__module__.startswith("modalens") else " (MODALENS_DEBUG=1 shows the traceback)"
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(str(exc))}{hint}")
         raise SystemExit(2) from None
 
 

@@ -132,7 +132,11 @@ def bootstrap_dominance(
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
     lo, hi, sd = (np.full((f, k), np.nan) for _ in range(3))
     alpha = (1 - ci) / 2
-    slices = _feature_chunks(f, n * k) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of features, got {chunk}")
+    # the per-chunk arrays are [N, f, K] shares and [n_boot, f, K] replicate sums: size chunks by the larger
+    rows = max(n, n_boot) * k
+    slices = _feature_chunks(f, rows) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
     for sl in slices:
         shares, active = _ratios(arrays, sl, eps)
         flat, act = shares.reshape(n, -1), active.astype(np.float64)
