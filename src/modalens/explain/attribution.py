@@ -554,13 +554,15 @@ def _orthogonal_directions(rng: np.random.Generator, n: int, p: int) -> np.ndarr
     orthogonal, so their orders spread over the permutohedron instead of clumping (after the orthogonal spherical
     codes of Mitchell et al., JMLR 2022).
     """
-    out = []
-    while sum(len(b) for b in out) < n:
-        g = rng.standard_normal((p, p - 1))
+    out, have = [], 0
+    while have < n:
+        k = min(n - have, p - 1)  # a block: as many orthogonal directions as are still needed, at most p - 1
+        g = rng.standard_normal((p, k))
         g -= g.mean(axis=0, keepdims=True)  # project onto the complement of the all-ones vector
         q, r = np.linalg.qr(g)
-        out.append((q * np.sign(np.diag(r))).T)  # sign fix: Haar-distributed columns
-    return np.concatenate(out)[:n]
+        out.append((q * np.sign(np.diag(r))).T)  # sign fix: each column uniform on the sphere
+        have += k
+    return np.concatenate(out)
 
 
 # -- exact enumeration ------------------------------------------------------------------------------------------
