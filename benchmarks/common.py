@@ -211,12 +211,10 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def write_json(name: str, payload: dict[str, Any], out_dir: Path = RESULTS_DIR) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default))
-    tmp.replace(path)
-    return path
+    from modalens.atomic import write_atomically
+
+    text = json.dumps(payload, indent=2, default=_json_default)
+    return write_atomically(out_dir / f"{name}.json", lambda tmp: Path(tmp).write_text(text))
 
 
 def _json_default(value: Any) -> Any:

@@ -22,6 +22,7 @@ import numpy as np
 
 from modalens.app.data import NotFound, RunSource, compare
 from modalens.app.server import STATIC_DIR, open_runs
+from modalens.atomic import write_atomically
 
 
 def _doc(data: bytes) -> Any:
@@ -127,12 +128,7 @@ def export_html(
         "strongest interactions first). Serve the run with `modalens serve RUN_DIR` to open any instance."
     )
     html = bundle_html({"documents": docs, "note": note}, title or " · ".join(Path(p).name for p in run_dirs))
-    target = Path(out_file)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_atomically(out_file, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))
 
 
 def bundle_html(data: dict[str, Any], title: str = "modalens") -> str:

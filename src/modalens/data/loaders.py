@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalens.atomic import write_atomically
 from modalens.data import native
 from modalens.data.csd import load_csd
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
@@ -273,16 +273,7 @@ def save_parquet(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
     table = pa.table(columns)
     table = table.replace_schema_metadata({PARQUET_KEY: json.dumps(header).encode()})
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".parquet", dir=target.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda tmp: pq.write_table(table, tmp), suffix=".parquet")
 
 
 def load_parquet(path: str | os.PathLike) -> MultimodalDataset:
@@ -389,7 +380,7 @@ register_loader(
 )
 register_loader(
     "parquet",
-    lambda path: load_parquet(path),
+    load_parquet,
     save=save_parquet,
     extensions=(".parquet", ".pq"),
     magic=(b"PAR1",),

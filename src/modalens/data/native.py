@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from modalens.atomic import write_atomically
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
 
 FORMAT_VERSION = 1
@@ -83,16 +83,7 @@ def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
         arrays[f"media/{key}/data"] = np.frombuffer(b"".join(i for i in column.items if i), dtype=np.uint8)
     arrays[HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".npz", dir=target.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
 def load_dataset(path: str | os.PathLike) -> MultimodalDataset:

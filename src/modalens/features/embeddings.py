@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from modalens.atomic import write_atomically
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -188,12 +190,8 @@ class EmbeddingCache:
         return arr.astype(np.float32, copy=False)
 
     def put(self, model_name: str, kind: str, key: str, array: np.ndarray) -> None:
-        file = self.path(model_name, kind, key)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.asarray(array, dtype=np.float32), allow_pickle=False)
-        tmp.replace(file)
+        data = np.asarray(array, dtype=np.float32)
+        write_atomically(self.path(model_name, kind, key), lambda tmp: np.save(tmp, data, allow_pickle=False), ".npy")
 
 
 def batched_encode(

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from modalens.atomic import write_atomically
 from modalens.models.reference import ARCHITECTURES
 
 METRICS_FILE = "metrics.json"
@@ -53,11 +54,8 @@ def write_metrics(directory: str | Path, history: Any, dataset: Any, *, source: 
         "torch_version": torch.__version__,
         "epochs": record["epochs"],
     }
-    path = Path(directory) / METRICS_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
+    text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    return write_atomically(Path(directory) / METRICS_FILE, lambda tmp: Path(tmp).write_text(text))
 
 
 def _parse_options(pairs: list[str] | None) -> dict[str, Any]:
