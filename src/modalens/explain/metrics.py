@@ -43,6 +43,17 @@ def _as_vector(name: str, values: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _paired_vectors(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions as finite float vectors of the same, non-zero length."""
+    truth = _as_vector("y_true", y_true)
+    pred = _as_vector("y_pred", y_pred)
+    if truth.shape != pred.shape:
+        raise MetricsError(f"y_true has {truth.shape[0]} entries, y_pred {pred.shape[0]}")
+    if truth.size == 0:
+        raise MetricsError("no instances to score")
+    return truth, pred
+
+
 def _pearson(a: np.ndarray, b: np.ndarray, notes: list[str]) -> float:
     if len(a) < 2:
         notes.append("corr: fewer than 2 instances")
@@ -84,12 +95,7 @@ def sentiment_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         ``n`` (instances), ``n_nonzero`` (instances with a non-zero label) and ``notes`` (list of strings saying
         why a value is NaN).
     """
-    truth = _as_vector("y_true", y_true)
-    pred = _as_vector("y_pred", y_pred)
-    if truth.shape != pred.shape:
-        raise MetricsError(f"y_true has {truth.shape[0]} entries, y_pred {pred.shape[0]}")
-    if truth.size == 0:
-        raise MetricsError("no instances to score")
+    truth, pred = _paired_vectors(y_true, y_pred)
     notes: list[str] = []
     out: dict = {"n": int(truth.size)}
     out["mae"] = float(np.mean(np.abs(pred - truth)))
@@ -118,12 +124,7 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     Returns ``mae``, ``rmse``, ``corr`` (Pearson r), ``r2`` (coefficient of determination, NaN for constant
     labels), ``n`` and ``notes``.
     """
-    truth = _as_vector("y_true", y_true)
-    pred = _as_vector("y_pred", y_pred)
-    if truth.shape != pred.shape:
-        raise MetricsError(f"y_true has {truth.shape[0]} entries, y_pred {pred.shape[0]}")
-    if truth.size == 0:
-        raise MetricsError("no instances to score")
+    truth, pred = _paired_vectors(y_true, y_pred)
     notes: list[str] = []
     resid = pred - truth
     total = float(np.sum((truth - truth.mean()) ** 2))
