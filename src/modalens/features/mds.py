@@ -62,10 +62,10 @@ def _checked(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> tu
     return names, checked
 
 
-def _feature_chunks(n_features: int, n_pairs: int, budget_bytes: int = 64 * 2**20) -> list[slice]:
-    """Feature slices whose float64 ``[N, f, K]`` working arrays stay near ``budget_bytes``: memory is bounded by
+def feature_chunks(n_features: int, rows: int, budget_bytes: int = 64 * 2**20) -> list[slice]:
+    """Feature slices whose float64 working arrays of ``rows`` rows stay near ``budget_bytes``: memory is bounded by
     the chunk, not by N x F (100,000 pairs x 16,384 features would be 13 GB per modality in float64)."""
-    width = max(1, budget_bytes // max(1, 8 * n_pairs))
+    width = max(1, budget_bytes // max(1, 8 * rows))
     return [slice(s, min(n_features, s + width)) for s in range(0, n_features, width)]
 
 
@@ -88,7 +88,7 @@ def dominance_scores(
     n, f = arrays[0].shape
     share_sums = np.zeros((f, len(arrays)))
     n_active = np.zeros(f, dtype=np.int64)
-    for sl in _feature_chunks(f, n * len(arrays)):
+    for sl in feature_chunks(f, n * len(arrays)):
         shares, active = _ratios(arrays, sl, eps)
         share_sums[sl] = shares.sum(axis=0)
         n_active[sl] = active.sum(axis=0)
@@ -136,7 +136,7 @@ def bootstrap_dominance(
         raise ValueError(f"chunk must be a positive number of features, got {chunk}")
     # the per-chunk arrays are [N, f, K] shares and [n_boot, f, K] replicate sums: size chunks by the larger
     rows = max(n, n_boot) * k
-    slices = _feature_chunks(f, rows) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
+    slices = feature_chunks(f, rows) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
     for sl in slices:
         shares, active = _ratios(arrays, sl, eps)
         flat, act = shares.reshape(n, -1), active.astype(np.float64)

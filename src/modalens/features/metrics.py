@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from modalens.features.mds import feature_chunks
+
 
 def top_activating(activations: np.ndarray, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` samples per feature.
@@ -50,14 +52,12 @@ def top_activating(activations: np.ndarray, k: int = 20) -> tuple[np.ndarray, np
     kk = min(k, n)
     order = np.empty((f, kk), dtype=np.int64)
     values = np.empty((f, kk))
-    # feature chunks of ~64 MB of float64 keep memory bounded by the chunk, not by N x F
-    width = max(1, (64 * 2**20) // max(1, 8 * n))
-    for start in range(0, f, width):
-        chunk = acts[:, start : start + width].astype(np.float64)
+    for sl in feature_chunks(f, n):  # memory bounded by the chunk, not by N x F
+        chunk = acts[:, sl].astype(np.float64)
         # stable sort on -acts keeps the lower index first among equal activations
         top = np.argsort(-chunk, axis=0, kind="stable")[:kk].T  # [f_chunk, kk]
-        order[start : start + width] = top
-        values[start : start + width] = np.take_along_axis(chunk.T, top, axis=1)
+        order[sl] = top
+        values[sl] = np.take_along_axis(chunk.T, top, axis=1)
     index = np.where(values > 0, order, -1)
     values = np.where(values > 0, values, np.nan)
     if kk < k:
