@@ -59,8 +59,7 @@ def demo(
             progress=True,
         )
     except (RunError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        raise error_exit(exc) from exc
     _print_summary(study)
     console.print(f"run written to [bold]{path}[/bold]  (open it with: modalens serve {path})")
 
@@ -88,8 +87,7 @@ def embed(
     from modalens.features.embeddings import EmbeddingError, PrecomputedEmbeddings, extract_embeddings
 
     if out.suffix.lower() not in (".parquet", ".npz"):
-        console.print(f"[red]error:[/red] {out}: output must end in .parquet or .npz")
-        raise typer.Exit(2)
+        raise error_exit(ValueError(f"{out}: output must end in .parquet or .npz"))
     try:
         table = read_pairs_table(pairs, image_column, text_column)
         images = load_images(table[image_column].astype(str).tolist(), pairs.parent)
@@ -102,8 +100,7 @@ def embed(
             cache_dir=cache_dir,
         )
     except (EmbeddingError, ValueError, FileNotFoundError, ImportError) as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        raise error_exit(exc) from exc
     result = PrecomputedEmbeddings(out_emb["image"], out_emb["text"], meta=table, name=emb_model.name)
     write_embeddings(result, out)
     console.print(f"{len(result)} pairs x {result.dim} dims ({emb_model.name}) -> [bold]{out}[/bold]")
@@ -146,14 +143,19 @@ def study(
         )
         path = result.save(out_dir, overwrite=overwrite)
     except (EmbeddingError, RunError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
+        raise error_exit(exc) from exc
     _print_summary(result)
     console.print(f"run written to [bold]{path}[/bold]")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # helpers (public so scripts and tests can use them)
+
+
+def error_exit(exc: Exception) -> typer.Exit:
+    """Say what was wrong in one line on stderr; the caller raises the returned exit (status 2)."""
+    console.print(f"[red]error:[/red] {escape(str(exc))}")
+    return typer.Exit(2)
 
 
 def read_pairs_table(path: Path, image_column: str, text_column: str) -> pd.DataFrame:

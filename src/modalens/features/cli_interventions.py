@@ -123,12 +123,9 @@ def _check_groups(groups: list[str] | None, categories: np.ndarray) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from rich.markup import escape
+    from modalens.features.cli import error_exit  # imported late: modalens.features.cli mounts this module
 
-    from modalens.features.cli import console
-
-    console.print(f"[red]error:[/red] {escape(str(exc))}")
-    return typer.Exit(2)
+    return error_exit(exc)
 
 
 RunArg = Annotated[Path, typer.Argument(help="A feature run directory (modalens features study / demo).")]
