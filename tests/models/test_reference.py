@@ -21,15 +21,6 @@ from modalens.models.reference import (
 DIMS = {"text": 5, "audio": 3, "vision": 2}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Other work shares the two cores; these models are tiny.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _inputs(seed: int, b: int = 6, t: int = 8, front_padding: bool = False):
     g = torch.Generator().manual_seed(seed)
     xs = [torch.randn(b, t, d, generator=g) for d in DIMS.values()]

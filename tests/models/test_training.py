@@ -22,14 +22,6 @@ from modalens.models.training import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def synthetic(n: int = 400, t: int = 8, seed: int = 0, classes: bool = False) -> MultimodalDataset:
     """Sentiment = 3 tanh(text feature 0 + audio feature 1), each constant-plus-noise over the real steps.
 
