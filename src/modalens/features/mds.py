@@ -84,7 +84,11 @@ def dominance_scores(
     activations: Mapping[str, np.ndarray] | Sequence[np.ndarray], eps: float = 1e-8
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dominance ``D [F, K]`` and the number of active pairs per feature ``[F]`` (``NaN`` rows when never active)."""
-    _, arrays = _checked(activations)
+    return _scores(_checked(activations)[1], eps)
+
+
+def _scores(arrays: list[np.ndarray], eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dominance_scores` of already checked arrays."""
     n, f = arrays[0].shape
     share_sums = np.zeros((f, len(arrays)))
     n_active = np.zeros(f, dtype=np.int64)
@@ -120,11 +124,23 @@ def bootstrap_dominance(
     replicates_std
         ``[F, K]`` bootstrap standard error.
     """
+    _check_bootstrap_options(n_boot, ci, chunk)
+    return _bootstrap(_checked(activations)[1], n_boot, ci, eps, seed, chunk)
+
+
+def _check_bootstrap_options(n_boot: int, ci: float, chunk: int | None) -> None:
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1), got {ci}")
     if n_boot < 10:
         raise ValueError(f"n_boot must be >= 10 for a percentile interval, got {n_boot}")
-    _, arrays = _checked(activations)
+    if chunk is not None and chunk < 1:
+        raise ValueError(f"chunk must be a positive number of features, got {chunk}")
+
+
+def _bootstrap(
+    arrays: list[np.ndarray], n_boot: int, ci: float, eps: float, seed: int, chunk: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`bootstrap_dominance` of already checked arrays and options."""
     (n, f), k = arrays[0].shape, len(arrays)
     rng = np.random.default_rng(seed)
     # a resample is a count vector over pairs; D_b = (w @ shares) / (w @ active) for all features at once.
@@ -132,8 +148,6 @@ def bootstrap_dominance(
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float32)
     lo, hi, sd = (np.full((f, k), np.nan) for _ in range(3))
     alpha = (1 - ci) / 2
-    if chunk is not None and chunk < 1:
-        raise ValueError(f"chunk must be a positive number of features, got {chunk}")
     # the per-chunk arrays are [N, f, K] shares and [n_boot, f, K] replicate sums: size chunks by the larger
     rows = max(n, n_boot) * k
     slices = feature_chunks(f, rows) if chunk is None else [slice(s, min(f, s + chunk)) for s in range(0, f, chunk)]
@@ -332,12 +346,14 @@ def analyze_dominance(
     min_active
         Fewest active pairs for a feature's category to count as stable.
     """
-    names, _ = _checked(activations)
+    names, arrays = _checked(activations)  # validated once, used by every step below
     cat_names = list(category_names) if category_names is not None else category_names_for(names)
     if len(set(cat_names)) != len(cat_names) or CROSS_MODAL in cat_names or INACTIVE in cat_names:
         raise ValueError(f"category names must be distinct and not {CROSS_MODAL!r}/{INACTIVE!r}: {cat_names}")
-    scores, n_active = dominance_scores(activations, eps)
-    n_pairs = len(next(iter(activations.values())))
+    if n_boot:
+        _check_bootstrap_options(n_boot, ci, None)
+    scores, n_active = _scores(arrays, eps)
+    n_pairs = len(arrays[0])
     cats, mu, sigma = categorize(scores, k, cat_names)
     result = DominanceResult(
         modalities=names,
@@ -359,7 +375,7 @@ def analyze_dominance(
         },
     )
     if n_boot:
-        lo, hi, _ = bootstrap_dominance(activations, n_boot=n_boot, ci=ci, eps=eps, seed=seed)
+        lo, hi, _ = _bootstrap(arrays, n_boot, ci, eps, seed, None)
         result.ci_low, result.ci_high = lo, hi
         result.stable = stability(cats, lo, hi, result.thresholds, cat_names) & (n_active >= min_active)
     return result
