@@ -8,33 +8,12 @@ import numpy as np
 from common import Setup, best_of, glass_box_setup, reference_setup, table
 
 import modalens as ml
-from modalens.explain.coalitions import coalition_matrix
-
-
-def coalition_batches(setup: Setup, batch_size: int) -> list[tuple[dict, dict]]:
-    """The stacked coalition batches ``evaluate_coalitions`` feeds the model, built once outside the timing."""
-    names = list(setup.predictor.modalities)
-    ds = setup.dataset
-    present = coalition_matrix(len(names))
-    n_coal = len(present)
-    chunk = max(1, batch_size // n_coal)
-    batches = []
-    for start in range(0, len(ds), chunk):
-        sl = slice(start, min(len(ds), start + chunk))
-        values, masks = {}, {}
-        for j, m in enumerate(names):
-            x = ds[m].values[sl]
-            base = setup.predictor.masker.baseline(m, *x.shape[1:])
-            values[m] = np.where(present[:, j][:, None, None, None], x[None], base[None, None]).reshape(
-                -1, *x.shape[1:]
-            )
-            masks[m] = np.tile(ds[m].step_mask()[sl], (n_coal, 1))
-        batches.append((values, masks))
-    return batches
+from modalens.explain.coalitions import coalition_batches
 
 
 def measure(setup: Setup, batch_size: int, repeats: int) -> dict[str, Any]:
-    batches = coalition_batches(setup, batch_size)
+    # exactly the batches explain() feeds the model, built once outside the timing
+    batches = [(v, k) for _, v, k in coalition_batches(setup.predictor, setup.dataset, batch_size=batch_size)]
 
     def floor() -> None:
         for values, masks in batches:

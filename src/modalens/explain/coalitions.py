@@ -6,7 +6,7 @@ modality ``m`` when bit ``m`` of ``c`` is set, so coalition 0 is the empty set a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -42,6 +42,43 @@ def coalition_label(present: Sequence[bool] | np.ndarray, names: Sequence[str]) 
     return "+".join(n for n, p in zip(names, present, strict=True) if p)
 
 
+def coalition_batches(
+    predictor: BasePredictor,
+    dataset: MultimodalDataset,
+    *,
+    batch_size: int = 4096,
+    max_bytes: int = 512 * 2**20,
+) -> Iterator[tuple[slice, dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """The model inputs of every coalition, a chunk of instances at a time: ``(rows, values, masks)``.
+
+    Row ``c * b + i`` of a chunk of ``b`` instances is instance ``rows.start + i`` under coalition ``c`` (a row of
+    :func:`coalition_matrix`), absent modalities replaced by the predictor's baseline. A chunk holds about
+    ``batch_size`` rows and at most ``max_bytes`` of stacked inputs, so memory is bounded by the chunk.
+    """
+    names = list(predictor.modalities)
+    missing = [m for m in names if m not in dataset.modalities]
+    if missing:
+        raise ValueError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
+    present = coalition_matrix(len(names))
+    n_coal = present.shape[0]
+    row_bytes = sum(4 * int(np.prod(dataset[m].values.shape[1:])) for m in names)
+    chunk = max(1, min(batch_size // n_coal, max_bytes // max(1, n_coal * row_bytes)))
+    n = len(dataset)
+    baselines = {m: predictor.masker.baseline(m, *dataset[m].values.shape[1:]) for m in names}
+    for start in range(0, n, chunk):
+        sl = slice(start, min(n, start + chunk))
+        b = sl.stop - sl.start
+        values, masks = {}, {}
+        for j, m in enumerate(names):
+            x = dataset[m].values[sl]  # [b, T, D]
+            keep = present[:, j][:, None, None, None]  # [C, 1, 1, 1]
+            values[m] = np.where(keep, x[None], baselines[m][None, None]).reshape(n_coal * b, *x.shape[1:])
+            masks[m] = np.broadcast_to(dataset[m].step_mask()[sl][None], (n_coal, b, x.shape[1])).reshape(
+                n_coal * b, x.shape[1]
+            )
+        yield sl, values, masks
+
+
 def evaluate_coalitions(
     predictor: BasePredictor,
     dataset: MultimodalDataset,
@@ -61,31 +98,14 @@ def evaluate_coalitions(
     np.ndarray
         ``[N, 2**M, K]`` model outputs.
     """
-    names = list(predictor.modalities)
-    missing = [m for m in names if m not in dataset.modalities]
-    if missing:
-        raise ValueError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
-    present = coalition_matrix(len(names))
-    n_coal = present.shape[0]
-    row_bytes = sum(4 * int(np.prod(dataset[m].values.shape[1:])) for m in names)
-    chunk = max(1, min(batch_size // n_coal, max_bytes // max(1, n_coal * row_bytes)))
+    n_coal = 2 ** len(predictor.modalities)
     n = len(dataset)
-    baselines = {m: predictor.masker.baseline(m, *dataset[m].values.shape[1:]) for m in names}
     out: np.ndarray | None = None
     done = 0
     bar = tqdm(total=n, desc="modality coalitions", unit="inst", disable=not progress, leave=False)
     try:
-        for start in range(0, n, chunk):
-            sl = slice(start, min(n, start + chunk))
+        for sl, values, masks in coalition_batches(predictor, dataset, batch_size=batch_size, max_bytes=max_bytes):
             b = sl.stop - sl.start
-            values, masks = {}, {}
-            for j, m in enumerate(names):
-                x = dataset[m].values[sl]  # [b, T, D]
-                keep = present[:, j][:, None, None, None]  # [C, 1, 1, 1]
-                values[m] = np.where(keep, x[None], baselines[m][None, None]).reshape(n_coal * b, *x.shape[1:])
-                masks[m] = np.broadcast_to(dataset[m].step_mask()[sl][None], (n_coal, b, x.shape[1])).reshape(
-                    n_coal * b, x.shape[1]
-                )
             y = predictor.predict(values, masks).reshape(n_coal, b, -1).transpose(1, 0, 2)
             if out is None:
                 out = np.empty((n, n_coal, y.shape[2]), dtype=np.float64)
