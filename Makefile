@@ -25,6 +25,7 @@ LINTED := $(wildcard src tests scripts benchmarks)
 lint: setup
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports  # the layering contract in pyproject.toml, lazy imports counted
 
 format: setup
 	$(VENV)/bin/ruff check --fix $(LINTED)

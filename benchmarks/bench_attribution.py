@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from common import reference_setup, table, truncate_steps
 
-from modalens.explain.attribution import exact_feature_shapley, permutation_shapley
+from modalens.interactions.attribution import exact_feature_shapley, permutation_shapley
 
 STEPS = 4
 REPEATS = 3

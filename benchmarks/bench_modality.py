@@ -8,7 +8,7 @@ import numpy as np
 from common import Setup, best_of, glass_box_setup, reference_setup, table
 
 import modalens as ml
-from modalens.explain.coalitions import coalition_batches
+from modalens.interactions.coalitions import coalition_batches
 
 
 def measure(setup: Setup, batch_size: int, repeats: int) -> dict[str, Any]:

@@ -122,7 +122,8 @@ class Setup:
 
 def glass_box_setup(n: int, seed: int = 0) -> Setup:
     """The synthetic sentiment set and its additive numpy model: the cheapest realistic model (overhead-bound)."""
-    from modalens.data.synthetic import glass_box_model, make_synthetic
+    from modalens.data.synthetic import make_synthetic
+    from modalens.models.glass_box import glass_box_model
 
     return Setup(glass_box_model(), make_synthetic(n, seed=seed), f"glass-box numpy model, synthetic set (N={n})")
 
@@ -211,7 +212,7 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def write_json(name: str, payload: dict[str, Any], out_dir: Path = RESULTS_DIR) -> Path:
-    from modalens.atomic import write_atomically
+    from modalens._core.atomic import write_atomically
 
     text = json.dumps(payload, indent=2, default=_json_default)
     return write_atomically(out_dir / f"{name}.json", lambda tmp: Path(tmp).write_text(text))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modalens.models.cli_train import write_metrics
+from modalens.cli.train import write_metrics
 from modalens.models.reference import ARCHITECTURES
 from modalens.models.training import WEIGHTS_DIR, evaluate, load_model, save_model, train
 

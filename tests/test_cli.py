@@ -6,7 +6,8 @@ import sys
 import numpy as np
 
 import modalens as ml
-from modalens.data.synthetic import glass_box_model, make_synthetic
+from modalens.data.synthetic import make_synthetic
+from modalens.models.glass_box import glass_box_model
 
 
 def run_cli(*args, cwd=None):
@@ -19,7 +20,7 @@ def test_explain_writes_a_run_directory(tmp_path):
     data = tmp_path / "syn.npz"
     ml.save_dataset(make_synthetic(120, seed=1), data)
     out = tmp_path / "run"
-    args = ["explain", str(data), "--model", "modalens.data.synthetic:glass_box_model", "--out", str(out)]
+    args = ["explain", str(data), "--model", "modalens.models.glass_box:glass_box_model", "--out", str(out)]
     result = run_cli(*args, "--feature-method", "none", "--projection", "pca", "--baseline", "zeros")
     assert result.returncode == 0, result.stderr
     expl = ml.load_run(out)
@@ -33,7 +34,7 @@ def test_explain_writes_a_run_directory(tmp_path):
 def test_bad_inputs_get_clear_errors(tmp_path):
     bogus = tmp_path / "data.xyz"
     bogus.write_text("not a dataset")
-    result = run_cli("explain", str(bogus), "--model", "modalens.data.synthetic:glass_box_model")
+    result = run_cli("explain", str(bogus), "--model", "modalens.models.glass_box:glass_box_model")
     assert result.returncode == 2
     assert "error:" in result.stderr and "data.xyz" in result.stderr and "unknown dataset format" in result.stderr
     assert "Traceback" not in result.stderr  # bad input is one clear line, not a stack

@@ -9,19 +9,18 @@ The short public API::
     expl.save("runs/mosi")                              # then: modalens serve runs/mosi
 """
 
-__version__ = "0.1.0"
-
+from modalens._core.errors import ModalensError  # noqa: E402
+from modalens._core.version import __version__  # noqa: E402
+from modalens.app.notebook import show as _show_run  # noqa: E402  (also registers the notebook viewer)
 from modalens.data.dataset import MediaColumn, Modality, MultimodalDataset  # noqa: E402
 from modalens.data.loaders import list_formats, load_dataset, save_dataset  # noqa: E402
-from modalens.explain import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
+from modalens.interactions import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
 from modalens.models import CallablePredictor, Masker, SklearnPredictor, TorchPredictor, wrap  # noqa: E402
 
 
 def show(run_dir: str, **kwargs: object) -> object:
     """Embed the app for a run directory in a notebook (see :func:`modalens.app.notebook.show`)."""
-    from modalens.app.notebook import show as show_run
-
-    return show_run(run_dir, **kwargs)
+    return _show_run(run_dir, **kwargs)
 
 
 __all__ = [
@@ -29,6 +28,7 @@ __all__ = [
     "Explanation",
     "Masker",
     "MediaColumn",
+    "ModalensError",
     "Modality",
     "MultimodalDataset",
     "SklearnPredictor",
@@ -42,4 +42,5 @@ __all__ = [
     "save_dataset",
     "show",
     "wrap",
+    "__version__",
 ]

@@ -171,7 +171,7 @@ def write_interaction_run(
     explanation_vectors = np.concatenate([shapley, inter], axis=1)
     manifest_extra: dict = {}
     if with_projection:
-        from modalens.app.projection import project
+        from modalens.interactions.projection import project
 
         xy = project(explanation_vectors, method="pca", seed=seed)
         tables["projection"] = pd.DataFrame({"instance": np.arange(n), "x": xy[:, 0], "y": xy[:, 1]})

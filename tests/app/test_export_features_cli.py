@@ -117,7 +117,7 @@ def test_show_server_and_inline(runs: dict[str, Path]) -> None:
 
 
 def test_cli_commands(runs: dict[str, Path], tmp_path: Path) -> None:
-    from modalens.app.cli import register
+    from modalens.cli.serve import register
 
     app = typer.Typer()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modalens.app.projection import explanation_vectors, project
+from modalens.interactions.projection import explanation_vectors, project
 
 
 def test_pca_recovers_the_main_axis() -> None:

@@ -1,4 +1,4 @@
-"""The app over a run written by the real explanation engine (``modalens.explain.explain`` + ``.save``)."""
+"""The app over a run written by the real explanation engine (``modalens.interactions.explain`` + ``.save``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import modalens.data.synthetic as synthetic
+import modalens.models.glass_box as glass_box
 from modalens.app.server import create_app
-from modalens.explain import api as explain_mod
+from modalens.interactions import api as explain_mod
 from modalens.runs import read_run
 
 
@@ -19,7 +20,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from modalens.models import Masker
 
     dataset = synthetic.make_synthetic(160).split("test")
-    predictor = synthetic.glass_box_model()
+    predictor = glass_box.glass_box_model()
     predictor.masker = Masker("mean")
     explanation = explain_mod.explain(predictor, dataset, projection="pca")
     return explanation.save(tmp_path_factory.mktemp("real") / "glass-box")

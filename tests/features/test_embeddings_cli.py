@@ -11,7 +11,7 @@ from tests.features.tiny_clip import build_tiny_clip
 from tests.requirements import require_module
 from typer.testing import CliRunner
 
-from modalens.features.cli import app
+from modalens.cli.features import app
 from modalens.features.embeddings import HFCLIPModel, PrecomputedEmbeddings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

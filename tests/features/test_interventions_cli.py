@@ -8,7 +8,7 @@ import pytest
 from tests.requirements import require_module
 from typer.testing import CliRunner
 
-from modalens.features.cli import app
+from modalens.cli.features import app
 from modalens.features.demo import load_demo_assets, run_demo
 from modalens.features.interventions import zero_shot_accuracy
 

@@ -22,7 +22,7 @@ from modalens.features.sae import (
 def test_registry_lists_all_architectures():
     assert {"relu", "topk", "ncl"} <= set(list_extractors())
     assert get_extractor("topk").config is TopKSAEConfig
-    with pytest.raises(KeyError, match="known"):
+    with pytest.raises(ValueError, match="choose from"):
         get_extractor("gated")
     with pytest.raises(TypeError, match="no option"):
         make_config("topk", 4, 8, l1_coefficient=1.0)

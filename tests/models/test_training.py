@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modalens.data import Modality, MultimodalDataset
-from modalens.explain.metrics import sentiment_metrics
+from modalens.data.metrics import sentiment_metrics
 from modalens.models.reference import ARCHITECTURES, build_model, make_config
 from modalens.models.training import (
     ModelFileError,
@@ -211,7 +211,7 @@ def test_ctrl_c_keeps_the_best_epoch_so_far(data, tmp_path, monkeypatch):
 def _cli():
     import typer
 
-    from modalens.models.cli_train import train_command
+    from modalens.cli.train import train_command
 
     app = typer.Typer()
     app.command()(train_command)
@@ -308,7 +308,7 @@ def test_reference_training_script_writes_weights_and_measured_metrics(tmp_path,
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_trained_models_explain_with_the_known_modality_roles(data, trained, arch):
     """Sentiment depends on text and audio only: the noise modality (vision) gets the least Shapley mass."""
-    from modalens.explain import explain
+    from modalens.interactions import explain
 
     model, _ = trained[arch]
     result = explain(

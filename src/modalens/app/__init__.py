@@ -1,7 +1,7 @@
 """The visual analytics app: a read-only FastAPI server over run directories, the built web bundle (package
 data under ``static/``), notebook embedding and self-contained HTML export.
 
-Names are imported lazily so that ``import modalens.app.projection`` does not pull in the web stack.
+Names are imported lazily so that ``import modalens.interactions.projection`` does not pull in the web stack.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ _EXPORTS = {
     "serve": "modalens.app.server",
     "show": "modalens.app.notebook",
     "export_html": "modalens.app.export",
-    "project": "modalens.app.projection",
+    "project": "modalens.interactions.projection",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalens._core.errors import ModalensError
 from modalens.runs import Run, RunError, read_run
 
 MEDIA_NAME = re.compile(r"^[^/\\\x00]+$")
@@ -27,7 +28,7 @@ INSTANCE_COLUMNS = (
 )  # fmt: skip
 
 
-class NotFound(LookupError):
+class NotFound(ModalensError, LookupError):
     """A run, table, instance or media item the request names does not exist."""
 
 
@@ -160,7 +161,7 @@ class RunSource:
             spec = self.run.manifest.get("projection")  # the method's name, or {"method": ..., ...}
             method = spec.get("method", "stored") if isinstance(spec, dict) else (spec or "stored")
             return xy, str(method)
-        from modalens.app.projection import explanation_vectors, project
+        from modalens.interactions.projection import explanation_vectors, project
 
         vectors = explanation_vectors(np.nan_to_num(self.shapley_matrix()), self._interaction_matrix())
         if vectors.shape[1] == 0:

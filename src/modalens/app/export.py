@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from modalens._core.atomic import write_atomically
 from modalens.app.data import NotFound, RunSource, compare
 from modalens.app.server import STATIC_DIR, open_runs
-from modalens.atomic import write_atomically
 
 
 def _doc(data: bytes) -> Any:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from modalens.interactions.explanation import set_viewer
+
 _SERVERS: dict[tuple[str, ...], tuple[object, int]] = {}
 _LOCK = threading.Lock()
 
@@ -118,3 +120,6 @@ def show(
         )
         return AppView(frame)
     raise ValueError(f"mode must be 'server' or 'inline', got {mode!r}")
+
+
+set_viewer(show)  # Explanation.show() (in the engine, below the app) opens explanations through this function

@@ -15,12 +15,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from modalens._core.errors import ModalensError
+
 ModalityKind = Literal["text", "audio", "vision", "image", "tabular"]
 MODALITY_KINDS: tuple[str, ...] = ("text", "audio", "vision", "image", "tabular")
 LabelKind = Literal["regression", "classification"]
 
 
-class DatasetError(ValueError):
+class DatasetError(ModalensError, ValueError):
     """A dataset field has the wrong shape, dtype or values; the message names the field."""
 
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modalens.atomic import write_atomically
+from modalens._core.atomic import write_atomically
 from modalens.data import native
 from modalens.data.csd import load_csd
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from modalens.atomic import write_atomically
+from modalens._core.atomic import write_atomically
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
 
 FORMAT_VERSION = 1

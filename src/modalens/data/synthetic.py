@@ -3,7 +3,8 @@
 Used by the README example, the tests and ``modalens demo --synthetic``. Each instance has words with a sentiment
 lexicon value, an acoustic track and a visual track. Per instance, the audio and the face are set to *agree* with
 the text's sentiment, *contradict* it, or stay *neutral*, and the roles are stored in ``meta``. The glass-box model
-adds the three modalities' evidence, so its true modality contributions are known in closed form.
+over it (:func:`modalens.models.glass_box.glass_box_model`) adds the three modalities' evidence, so its true modality
+contributions are known in closed form: :func:`glass_box_terms`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from modalens.data.dataset import Modality, MultimodalDataset
-from modalens.models.predictor import CallablePredictor
 
 LEXICON = {
     "great": 2.5,
@@ -116,21 +116,3 @@ def glass_box_terms(dataset: MultimodalDataset, weights: tuple[float, float, flo
         ],
         1,
     )
-
-
-def glass_box_model(weights: tuple[float, float, float] = GLASS_BOX_WEIGHTS) -> CallablePredictor:
-    """An additive model over the synthetic set: w_t * text valence sum + w_a * mean F0 + w_v * mean AU12.
-
-    Its modality Shapley values under a zero baseline are exactly its three terms.
-    """
-    w_text, w_audio, w_vision = weights
-
-    def predict(values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
-        m = masks["text"].astype(np.float32)
-        count = np.maximum(m.sum(1), 1.0)
-        text_term = (values["text"][:, :, 0] * m).sum(1)
-        audio_term = (values["audio"][:, :, 0] * m).sum(1) / count
-        vision_term = (values["vision"][:, :, 2] * m).sum(1) / count
-        return w_text * text_term + w_audio * audio_term + w_vision * vision_term
-
-    return CallablePredictor(predict, ["text", "audio", "vision"])

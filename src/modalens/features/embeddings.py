@@ -25,13 +25,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from modalens.atomic import write_atomically
+from modalens._core.atomic import write_atomically
+from modalens._core.errors import ModalensError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class EmbeddingError(ValueError):
+class EmbeddingError(ModalensError, ValueError):
     """Input to an embedding source is malformed (wrong type, shape, file content)."""
 
 

@@ -20,6 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from modalens._core.registry import Registry
+
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
@@ -260,31 +262,22 @@ class ExtractorSpec:
     description: str = ""
 
 
-_REGISTRY: dict[str, ExtractorSpec] = {}
+EXTRACTORS: Registry[ExtractorSpec] = Registry("extractor", providers=["modalens.features.ncl"])
 
 
-def register_extractor(spec: ExtractorSpec) -> None:
+def register_extractor(spec: ExtractorSpec, *, aliases: tuple[str, ...] = ()) -> None:
     """Add an architecture to the registry (its name becomes a valid ``extractor=`` / CLI choice)."""
-    _REGISTRY[spec.name] = spec
-
-
-def _ensure_builtin() -> None:
-    # NCL registers itself on import; importing lazily avoids a cycle with ncl -> sae
-    import modalens.features.ncl  # noqa: F401
+    EXTRACTORS.register(spec.name, spec, aliases=aliases, replace=True)
 
 
 def list_extractors() -> list[str]:
-    """Names of the registered extractors (``relu``/``sae``, ``topk``, ``ncl`` ...)."""
-    _ensure_builtin()
-    return sorted(_REGISTRY)
+    """Names of the registered extractors (``relu``, ``topk``, ``ncl`` ...; ``sae`` and ``standard`` alias relu)."""
+    return EXTRACTORS.names()
 
 
 def get_extractor(name: str) -> ExtractorSpec:
-    """The registered spec for ``name``; unknown names raise with the list of known ones."""
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown extractor {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]
+    """The registered spec for ``name`` (or an alias); unknown names raise with the list of known ones."""
+    return EXTRACTORS.get(name)
 
 
 def make_config(name: str, d_in: int, d_sae: int, **options: Any) -> ExtractorConfig:
@@ -439,14 +432,16 @@ def train_extractor(
     return spec.trainer(cfg, image_emb, text_emb, device=device, progress=progress)
 
 
-register_extractor(ExtractorSpec("relu", ReLUSAEConfig, ReLUSAE, train_sae, "sparse autoencoder, ReLU + L1"))
+register_extractor(
+    ExtractorSpec("relu", ReLUSAEConfig, ReLUSAE, train_sae, "sparse autoencoder, ReLU + L1"),
+    aliases=("sae", "standard"),
+)
 register_extractor(ExtractorSpec("topk", TopKSAEConfig, TopKSAE, train_sae, "sparse autoencoder, TopK"))
-_ALIASES = {"sae": "relu", "standard": "relu"}
 
 
 def canonical_name(name: str) -> str:
-    """Map aliases (``sae``, ``standard``) to registry names."""
-    return _ALIASES.get(name, name)
+    """Map aliases (``sae``, ``standard``) to registry names; unknown names pass through unchanged."""
+    return EXTRACTORS.canonical(name) if name in EXTRACTORS else name
 
 
 # --------------------------------------------------------------------------------------------------------- metrics

@@ -15,12 +15,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
 
 BaselineSpec = str | float | np.ndarray
 
 
-class MaskerError(ValueError):
+class MaskerError(ModalensError, ValueError):
     """A baseline is misconfigured or was used before being fitted."""
 
 

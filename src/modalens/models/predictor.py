@@ -16,12 +16,13 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from modalens._core.errors import ModalensError
 from modalens.models.masker import Masker
 
 OutputKind = Literal["regression", "classification"]
 
 
-class PredictorError(ValueError):
+class PredictorError(ModalensError, ValueError):
     """A predictor was misconfigured, or a model returned output of the wrong shape."""
 
 

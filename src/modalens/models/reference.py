@@ -35,8 +35,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from modalens._core.errors import ModalensError
 
-class ConfigError(ValueError):
+
+class ConfigError(ModalensError, ValueError):
     """A reference-model configuration is invalid; the message names the field."""
 
 

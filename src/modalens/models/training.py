@@ -5,7 +5,7 @@
 (MAE for regression, cross-entropy for classification), restores the best epoch and reports the ``test`` split.
 A dataset without a ``valid`` split gets a seeded 10 % of its training instances held out instead; a dataset
 without splits trains on all but that held-out part and has no test report. Metrics are those of
-:mod:`modalens.explain.metrics` (MMSA conventions for sentiment). Ctrl-C stops training and keeps the
+:mod:`modalens.data.metrics` (MMSA conventions for sentiment). Ctrl-C stops training and keeps the
 best epoch so far (and, with ``checkpoint_dir``, it is already on disk).
 
 :func:`save_model` writes ``config.json`` + ``model.safetensors``; :func:`load_model` reads them back (safetensors
@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
-from modalens.explain.metrics import classification_metrics, performance, sentiment_metrics
+from modalens.data.metrics import classification_metrics, performance, sentiment_metrics
 from modalens.models.reference import (
     ARCHITECTURES,
     ConfigError,
@@ -70,17 +71,17 @@ __all__ = [
 ]
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ModalensError, ValueError):
     """A saved model directory is missing a file, or a file is corrupt or does not match; the message names it."""
 
 
-class TrainingError(ValueError):
+class TrainingError(ModalensError, ValueError):
     """A dataset cannot be used for training (no labels, an empty split ...)."""
 
 
 # -- metrics -----------------------------------------------------------------------------------------------------
 def model_metrics(task: str, y_true: np.ndarray, output: np.ndarray) -> dict[str, Any]:
-    """Metrics of model output against labels, by :func:`modalens.explain.metrics.performance`.
+    """Metrics of model output against labels, by :func:`modalens.data.metrics.performance`.
 
     Regression output ``[N]`` on the sentiment scale gets the MMSA sentiment metrics (``mae``, ``corr``,
     ``acc2_nonneg``, ``f1_nonneg``, ``acc2_nonzero``, ``f1_nonzero``, ``acc5``, ``acc7``), other regression
@@ -432,7 +433,7 @@ def save_model(
     """
     from safetensors.torch import save_file
 
-    from modalens import __version__
+    from modalens._core.version import __version__
 
     config = module.config if config is None else config
     if config.to_dict() != module.config.to_dict():

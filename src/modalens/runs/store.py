@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalens._core.errors import ModalensError
+
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 
 
-class RunError(ValueError):
+class RunError(ModalensError, ValueError):
     """A run directory is missing, incomplete, or of a schema this version cannot read."""
 
 
@@ -90,7 +92,7 @@ def write_run(
     overwrite
         Replace an existing run directory (the old one is removed only after the new one is complete).
     """
-    from modalens import __version__
+    from modalens._core.version import __version__
 
     target = Path(path)
     if target.exists() and not overwrite:

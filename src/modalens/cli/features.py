@@ -1,0 +1,165 @@
+"""``modalens features``: the feature engine's command line (a typer sub-app mounted by ``modalens.cli``).
+
+Commands
+--------
+demo    Run the embedded Fashion-MNIST two-tower demo and write a run directory.
+embed   Embed image-caption pairs (a CSV/Parquet/JSONL table of image paths and texts) to Parquet or npz.
+study   Run the feature study on precomputed paired embeddings (npz, Parquet, or two npy files).
+ablate, remove, steer, attack
+        The interventions on a saved run (``modalens.cli.interventions``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modalens.cli.common import console, error_exit
+from modalens.cli.feature_inputs import load_images, load_model, read_pairs_table, write_embeddings
+
+app = typer.Typer(help="Monosemantic multimodal features of CLIP-like models (SAE, MDS, interventions).")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Argument(help="Run directory to write.")] = Path("runs/features-demo"),
+    extractor: Annotated[str, typer.Option(help="topk, relu or ncl.")] = "topk",
+    d_sae: Annotated[int | None, typer.Option(help="Number of features (default 4 x embedding dim).")] = None,
+    epochs: Annotated[int, typer.Option(help="Extractor training epochs.")] = 30,
+    topk: Annotated[int, typer.Option(help="Active features per sample (topk extractor).")] = 16,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for MDS intervals.")] = 200,
+    attack_images: Annotated[int, typer.Option(help="Images to attack (needs the image tower; 0 = skip).")] = 8,
+    max_pairs: Annotated[int | None, typer.Option(help="Use only this many pairs (class-balanced): quick run.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Analyse the embedded two-tower model (EfficientNet-Lite0 + MiniLM) on Fashion-MNIST image-caption pairs."""
+    from modalens.features.demo import run_demo
+    from modalens.runs import RunError
+
+    try:
+        study, path = run_demo(
+            out_dir,
+            extractor=extractor,
+            d_sae=d_sae,
+            epochs=epochs,
+            topk=topk,
+            n_boot=n_boot,
+            attack_images=attack_images,
+            max_pairs=max_pairs,
+            seed=seed,
+            overwrite=overwrite,
+            progress=True,
+        )
+    except (RunError, ValueError) as exc:
+        raise error_exit(exc) from exc
+    _print_summary(study)
+    console.print(f"run written to [bold]{path}[/bold]  (open it with: modalens serve {path})")
+
+
+@app.command()
+def embed(
+    pairs: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL table with an image-path and a text column.")],
+    out: Annotated[Path, typer.Argument(help="Output .parquet (embeddings + the table's other columns) or .npz.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="'two-tower' (the demo projections; needs the features extra), 'two-tower:PATH.safetensors', "
+            "or 'hf:DIR_OR_ID' (a transformers CLIPModel)."
+        ),
+    ] = "two-tower",
+    image_column: Annotated[
+        str, typer.Option(help="Column of image paths (relative to the table's folder).")
+    ] = "image",
+    text_column: Annotated[str, typer.Option(help="Column of texts.")] = "text",
+    batch_size: Annotated[int, typer.Option()] = 64,
+    cache_dir: Annotated[Path | None, typer.Option(help="On-disk embedding cache (resumable).")] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda (hf models).")] = "cpu",
+) -> None:
+    """Embed paired images and texts with a CLIP-like model, in batches with progress and an optional cache."""
+    from modalens.features.embeddings import EmbeddingError, PrecomputedEmbeddings, extract_embeddings
+
+    if out.suffix.lower() not in (".parquet", ".npz"):
+        raise error_exit(ValueError(f"{out}: output must end in .parquet or .npz"))
+    try:
+        table = read_pairs_table(pairs, image_column, text_column)
+        images = load_images(table[image_column].astype(str).tolist(), pairs.parent)
+        emb_model = load_model(model, device=device)
+        out_emb = extract_embeddings(
+            emb_model,
+            images=images,
+            texts=table[text_column].astype(str).tolist(),
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+        )
+    except (EmbeddingError, ValueError, FileNotFoundError, ImportError) as exc:
+        raise error_exit(exc) from exc
+    result = PrecomputedEmbeddings(out_emb["image"], out_emb["text"], meta=table, name=emb_model.name)
+    write_embeddings(result, out)
+    console.print(f"{len(result)} pairs x {result.dim} dims ({emb_model.name}) -> [bold]{out}[/bold]")
+
+
+@app.command()
+def study(
+    embeddings: Annotated[Path, typer.Argument(help=".npz (arrays image, text), .parquet, or the image .npy.")],
+    out_dir: Annotated[Path, typer.Argument(help="Run directory to write.")],
+    text_npy: Annotated[Path | None, typer.Option(help="Text embeddings .npy when EMBEDDINGS is an .npy.")] = None,
+    extractor: Annotated[str, typer.Option(help="topk, relu or ncl.")] = "topk",
+    d_sae: Annotated[int | None, typer.Option(help="Number of features (default 4 x embedding dim).")] = None,
+    epochs: Annotated[int, typer.Option()] = 30,
+    text_meta: Annotated[str | None, typer.Option(help="Parquet column to show as each pair's text.")] = None,
+    label_meta: Annotated[str | None, typer.Option(help="Parquet column to show as each pair's label.")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    overwrite: Annotated[bool, typer.Option()] = False,
+) -> None:
+    """Train a sparse feature extractor on precomputed pairs, score MDS and interpretability, save a run."""
+    from modalens.features.embeddings import EmbeddingError, PrecomputedEmbeddings
+    from modalens.features.study import run_feature_study
+    from modalens.runs import RunError
+
+    try:
+        pre = PrecomputedEmbeddings.load(embeddings, text_npy)
+        for col in (text_meta, label_meta):
+            if col is not None and col not in pre.meta.columns:
+                raise EmbeddingError(f"{embeddings}: no column {col!r}; it has {list(pre.meta.columns)}")
+        result = run_feature_study(
+            pre.image_emb,
+            pre.text_emb,
+            extractor=extractor,
+            d_sae=d_sae,
+            extractor_options={"epochs": epochs},
+            texts=pre.meta[text_meta].astype(str).tolist() if text_meta else None,
+            labels=pre.meta[label_meta].tolist() if label_meta else None,
+            model_info={"name": pre.name, "dim": pre.dim, "source": str(embeddings)},
+            seed=seed,
+            progress=True,
+        )
+        path = result.save(out_dir, overwrite=overwrite)
+    except (EmbeddingError, RunError, ValueError) as exc:
+        raise error_exit(exc) from exc
+    _print_summary(result)
+    console.print(f"run written to [bold]{path}[/bold]")
+
+
+def _print_summary(study) -> None:
+    table = Table(title="Feature categories (share of active features)")
+    table.add_column("category")
+    table.add_column("share", justify="right")
+    for cat, share in study.proportions.items():
+        table.add_row(str(cat), f"{share:.1%}")
+    console.print(table)
+    iv = study.interventions
+    if iv is not None and len(iv):
+        zs = iv[(iv.intervention == "group_ablation") & (iv.metric == "zero_shot_accuracy")]
+        if len(zs):
+            t = Table(title="Zero-shot accuracy when a feature group is ablated")
+            for col in ("group", "n_features", "before", "after", "control"):
+                t.add_column(col, justify="right")
+            for _, r in zs.iterrows():
+                t.add_row(str(r.group), str(r.n_features), f"{r.before:.3f}", f"{r.after:.3f}", f"{r.control:.3f}")
+            console.print(t)
+    console.print(json.dumps({k: round(v, 2) for k, v in study.timings.items()}), highlight=False)

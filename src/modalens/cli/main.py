@@ -1,0 +1,312 @@
+"""The ``modalens`` command line: demo, explain, truth, methods, and the mounted train, serve, export, features."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from modalens._core.errors import ModalensError
+
+app = typer.Typer(help="See how multimodal models use their modalities.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+DEFAULT_DEMO_RUN = Path("runs/demo")
+DEMO_ARCHITECTURE = "mult"  # the best of the three reference models on the demo test split
+
+
+_debug = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of any error")] = False,
+) -> None:
+    """See how multimodal models use their modalities."""
+    _debug["on"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; modalens' own errors end in one ``error:`` line and exit status 2."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub from the CLI
+    try:
+        app(args=argv)  # click itself reports usage errors and exits
+    except (ModalensError, OSError, zipfile.BadZipFile) as exc:
+        # Bad input (a ModalensError names what was wrong; a missing or unreadable file is an OSError; a truncated
+        # .npz a BadZipFile) gets one clear line.
+        if _debugging():
+            raise
+        _error_line(str(exc))
+        raise SystemExit(2) from None
+    except Exception as exc:  # anything else is a bug, in modalens or a library: say so, and how to see more
+        if _debugging():
+            raise
+        _error_line(f"{type(exc).__name__}: {exc} (an unexpected error; --debug shows the traceback)")
+        raise SystemExit(1) from None
+
+
+def _debugging() -> bool:
+    return _debug["on"] or bool(os.environ.get("MODALENS_DEBUG"))
+
+
+def _error_line(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+
+
+@app.command()
+def methods() -> None:
+    """List the registered explanation methods by level."""
+    from modalens.interactions import list_methods
+
+    for level, names in list_methods().items():
+        console.print(f"[bold]{level}[/bold]: {', '.join(names)}")
+
+
+@app.command()
+def explain(
+    data: Annotated[Path, typer.Argument(help="Dataset file: MMSA .pkl, CMU-SDK .csd folder, modalens .npz")],
+    model: Annotated[str, typer.Option(help="A trained model directory (modalens train) or 'pkg.module:factory'")],
+    out: Annotated[Path, typer.Option(help="Run directory to write")] = Path("runs/explain"),
+    split: Annotated[str | None, typer.Option(help="Split to explain (default: test when the data has one)")] = None,
+    data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
+    baseline: Annotated[str, typer.Option(help="Baseline for absent modalities: zeros or mean")] = "mean",
+    feature_method: Annotated[str, typer.Option(help="Feature-level method, or 'none'")] = "permutation",
+    n_permutations: Annotated[int, typer.Option(help="Permutation walks per instance (antithetic pairs)")] = 8,
+    limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
+    emap: Annotated[bool, typer.Option(help="Compute EMAP (n^2 evaluations on a sub-sample)")] = False,
+    pid: Annotated[bool, typer.Option(help="Compute PID on pooled modality features")] = False,
+    projection: Annotated[str, typer.Option(help="auto, umap, tsne, pca or none")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Model rows per forward pass")] = 4096,
+    device: Annotated[str, typer.Option(help="cpu or cuda (torch models)")] = "cpu",
+    backend: Annotated[str, typer.Option(help="local (default) or ray")] = "local",
+    seed: int = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = False,
+) -> None:
+    """Explain a model on a dataset and write a run directory."""
+    from modalens.data.loaders import load_dataset
+
+    full = load_dataset(data, format=data_format)
+    dataset = _choose_split(full, split)
+    if limit is not None:
+        dataset = dataset.take(range(min(limit, len(dataset))))
+    predictor = _load_predictor(model, dataset, baseline=baseline, device=device)
+    predictor.masker.fit(_baseline_data(full))
+    _run_explain(
+        predictor,
+        dataset,
+        out,
+        feature_method=feature_method,
+        n_permutations=n_permutations,
+        emap=emap,
+        pid=pid,
+        projection=projection,
+        batch_size=batch_size,
+        backend=backend,
+        seed=seed,
+        overwrite=overwrite,
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory to write")] = DEFAULT_DEMO_RUN,
+    synthetic: Annotated[bool, typer.Option(help="Use the small synthetic glass-box example")] = False,
+    serve: Annotated[bool, typer.Option(help="Open the app on the run when done")] = True,
+    port: int = 8765,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = True,
+) -> None:
+    """Run the whole pipeline on the embedded default and open the app."""
+    from modalens.models import Masker
+
+    full, predictor, title = _demo_inputs(synthetic)
+    dataset = full.split("test")
+    predictor.masker = Masker("mean").fit(_baseline_data(full))
+    console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
+    # 4 walks (2 antithetic pairs) per instance: about 5% attribution error, half the time of the default 8
+    explanation = _run_explain(predictor, dataset, out, overwrite=overwrite, n_permutations=4)
+    _print_summary(explanation)
+    if serve:
+        try:
+            from modalens.app.server import serve as serve_app
+        except ImportError:
+            console.print(f"Run written to {out}; the app is not installed in this build.")
+            return
+        serve_app([out], host="127.0.0.1", port=port, open_browser=True)
+
+
+@app.command()
+def truth(
+    runs: Annotated[list[Path], typer.Argument(help="Interaction run directories over a dataset with known roles")],
+    glass_box: Annotated[
+        bool, typer.Option(help="Also report typing accuracy on the synthetic glass-box model")
+    ] = False,
+) -> None:
+    """Compare explained modality roles and types with the roles the dataset was built with."""
+    from modalens.interactions import load_run
+    from modalens.interactions.truth import role_agreement, type_by_roles
+
+    for run in runs:
+        explanation = load_run(run)
+        console.rule(f"{run} ({explanation.model.get('name', explanation.model.get('adapter'))})")
+        typer.echo(role_agreement(explanation).round(3).to_string(index=False))
+        typer.echo(type_by_roles(explanation).to_string())
+    if glass_box:
+        console.rule("glass-box typing accuracy (synthetic set, known contributions)")
+        result = _glass_box_typing()
+        typer.echo(
+            f"type accuracy {result['type_accuracy']:.3f}, type and dominant modality "
+            f"{result['type_and_dominant_accuracy']:.3f}, over {result['n']} instances"
+        )
+        typer.echo(result["confusion"].to_string())
+
+
+def _glass_box_typing() -> dict:
+    import numpy as np
+
+    from modalens.data.synthetic import glass_box_terms, make_synthetic
+    from modalens.interactions import explain
+    from modalens.interactions.truth import typing_accuracy
+    from modalens.models.glass_box import glass_box_model
+
+    data = make_synthetic(600, seed=11)
+    expl = explain(glass_box_model(), data, feature_method=None, templates=False, projection=None, progress=False)
+    return typing_accuracy(expl, np.asarray(glass_box_terms(data)))
+
+
+def _choose_split(dataset: Any, split: str | None) -> Any:
+    """The split to explain: the one asked for, else ``test`` when there is one, else everything."""
+    if split is None:
+        has_test = dataset.splits is not None and "test" in set(dataset.splits)
+        return dataset.split("test") if has_test else dataset
+    if dataset.splits is None:
+        raise typer.BadParameter(f"the dataset has no splits, so --split {split} cannot apply", param_hint="--split")
+    return dataset.split(split)
+
+
+def _baseline_data(dataset: Any) -> Any:
+    """The data mean baselines are fitted on: the training split when there is one, else the whole dataset."""
+    if dataset.splits is not None and "train" in set(dataset.splits):
+        return dataset.split("train")
+    return dataset
+
+
+def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
+    """The embedded demo data and reference model, or the synthetic glass-box example."""
+    if not synthetic:
+        try:
+            from modalens.data.demo import load_demo
+            from modalens.models.training import load_pretrained
+
+            dataset = load_demo()
+            model = load_pretrained(DEMO_ARCHITECTURE).to_predictor()
+            return dataset, model, f"MOSI-style demo set, reference model {DEMO_ARCHITECTURE!r}"
+        except (ImportError, FileNotFoundError, OSError) as exc:
+            console.print(f"[yellow]embedded demo unavailable ({exc}); using the synthetic example[/yellow]")
+    from modalens.data.synthetic import make_synthetic
+    from modalens.models.glass_box import glass_box_model
+
+    return make_synthetic(400), glass_box_model(), "synthetic glass-box example"
+
+
+def _run_explain(
+    predictor: Any, dataset: Any, out: Path, *, backend: str = "local", overwrite: bool = False, **options: Any
+) -> Any:
+    from modalens.interactions import InterruptedExplanation, explain
+
+    if out.exists() and not overwrite:
+        raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it", param_hint="--out")
+    if options.get("feature_method") == "none":
+        options["feature_method"] = None
+    if options.get("projection") == "none":
+        options["projection"] = None
+    if backend != "local":
+        options["backend"] = backend
+    clock = time.perf_counter()
+    try:
+        explanation = explain(predictor, dataset, **options)
+    except InterruptedExplanation as exc:
+        console.print(f"[red]interrupted[/red] after {len(exc.finished)} finished instances; nothing was written")
+        raise typer.Exit(130) from None
+    path = explanation.save(out, overwrite=overwrite)
+    console.print(f"explained {len(dataset)} instances in {time.perf_counter() - clock:.1f} s -> [bold]{path}[/bold]")
+    return explanation
+
+
+def _print_summary(explanation: Any) -> None:
+    summary = explanation.summary()
+    if "performance" in summary:
+        perf = ", ".join(f"{k} {v:.3f}" for k, v in summary["performance"].items() if isinstance(v, float))
+        console.print(f"[bold]performance[/bold]: {perf}")
+    table = Table(title="modality importance (mean |Shapley|)")
+    table.add_column("modality")
+    table.add_column("importance", justify="right")
+    for name, value in summary["modality_importance"].items():
+        table.add_row(name, f"{value:.3f}")
+    console.print(table)
+    types = Table(title="interaction types")
+    types.add_column("type")
+    types.add_column("share", justify="right")
+    types.add_column("error in type", justify="right")
+    for name, share in summary["type_shares"].items():
+        err = summary.get("error_by_type", {}).get(name, {}).get("error")
+        types.add_row(name, f"{share:.1%}", "" if err is None else f"{err:.3f}")
+    console.print(types)
+    if explanation.templates is not None and len(explanation.templates):
+        tpl = Table(title="top templates")
+        for col in ("polarity", "items", "support", "mean_prediction"):
+            tpl.add_column(col)
+        for _, row in explanation.templates.head(8).iterrows():
+            tpl.add_row(
+                row["polarity"], " & ".join(row["items"]), f"{row['support']:.3f}", f"{row['mean_prediction']:.2f}"
+            )
+        console.print(tpl)
+
+
+def _load_predictor(spec: str, dataset: Any, *, baseline: str, device: str) -> Any:
+    """A predictor from a trained model directory or from 'pkg.module:factory' (a function returning a predictor)."""
+    from modalens.models import Masker
+
+    masker = Masker(baseline)
+    if ":" in spec and not Path(spec).exists():
+        module_name, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise typer.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--model") from exc
+        predictor = factory()
+    else:
+        from modalens.models.training import ModelFileError, load_model
+
+        try:
+            predictor = load_model(Path(spec), device=device).to_predictor(device=device)
+        except ModelFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--model") from exc
+    predictor.masker = masker
+    missing = [m for m in predictor.modalities if m not in dataset.modalities]
+    if missing:
+        raise typer.BadParameter(f"the model reads modalities {missing} that the dataset lacks", param_hint="--model")
+    return predictor
+
+
+def _mount_subcommands() -> None:
+    """Attach the commands kept in their own modules: train, serve, export, and the features group."""
+    from modalens.cli.features import app as features_app
+    from modalens.cli.interventions import register as register_interventions
+    from modalens.cli.serve import register as register_app_commands
+    from modalens.cli.train import train_command
+
+    app.command("train", help="Train a reference architecture on a dataset file (or 'demo').")(train_command)
+    register_app_commands(app)
+    register_interventions(features_app)
+    app.add_typer(features_app, name="features")
+
+
+_mount_subcommands()

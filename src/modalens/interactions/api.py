@@ -1,0 +1,354 @@
+"""``explain()``: one calling convention for every explainer, and the registry of methods.
+
+``explain(predictor, dataset, ...)`` runs the stages in order and returns an :class:`Explanation`:
+
+1. modality level -- every coalition of modalities evaluated in batches; exact Shapley values, interaction indices,
+   Moebius dividends (method ``"shapley"``);
+2. interaction types from those values (:mod:`modalens.interactions.interaction_types`);
+3. feature level -- per word / step and per named feature (method from :func:`list_methods` ``["feature"]``);
+4. templates -- frequent, influential multimodal feature sets;
+5. dataset-level measures -- EMAP and PID, when asked;
+6. a 2-D projection of the explanation vectors for the projection view.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modalens.data.dataset import MultimodalDataset
+from modalens.interactions.coalitions import evaluate_coalitions
+from modalens.interactions.explanation import Explanation
+from modalens.interactions.interaction_types import TypingConfig, classify
+from modalens.interactions.shapley import interaction_indices, moebius_transform, shapley_values
+from modalens.models.predictor import BasePredictor, wrap
+
+_MODALITY_METHODS: dict[str, Callable[..., np.ndarray]] = {"shapley": evaluate_coalitions}
+
+
+def list_methods() -> dict[str, list[str]]:
+    """The registered methods by level: ``{"modality": [...], "feature": [...], "dataset": [...]}``."""
+    from modalens.interactions.attribution import FEATURE_METHODS
+
+    return {
+        "modality": sorted(_MODALITY_METHODS),
+        "feature": sorted(FEATURE_METHODS),
+        "dataset": ["emap", "pid"],
+    }
+
+
+def explain(
+    predictor: BasePredictor | Any,
+    dataset: MultimodalDataset,
+    *,
+    method: str = "shapley",
+    modalities: Sequence[str] | None = None,
+    feature_method: str | None = "permutation",
+    granularities: Sequence[str] = ("steps", "features"),
+    n_permutations: int = 8,
+    target: int | str = "predicted",
+    typing: TypingConfig | None = None,
+    templates: bool = True,
+    template_support: float = 0.03,
+    emap: bool = False,
+    pid: bool = False,
+    projection: str | None = "auto",
+    batch_size: int = 4096,
+    seed: int = 0,
+    progress: bool = True,
+    backend: str = "local",
+    backend_options: dict[str, Any] | None = None,
+    baseline_data: MultimodalDataset | None = None,
+) -> Explanation:
+    """Explain how a predictor uses its modalities on a dataset.
+
+    Parameters
+    ----------
+    predictor
+        A :class:`~modalens.models.predictor.BasePredictor`, or a torch module / estimator / callable together with
+        ``modalities`` (wrapped with :func:`~modalens.models.wrap`).
+    dataset
+        The instances to explain (e.g. ``dataset.split("test")``).
+    method
+        Modality-level method; ``"shapley"`` (exact, all ``2**M`` coalitions) is the only one.
+    feature_method
+        Feature-level method (``"permutation"``, ``"integrated_gradients"``, ``"exact"``) or None to skip.
+    granularities
+        Feature-level players: ``"steps"`` (a word, a frame) and/or ``"features"`` (a named feature over all steps).
+    n_permutations
+        Permutations per instance for the permutation estimator (doubled by antithetic sampling).
+    target
+        Output explained: ``"predicted"`` (predicted class; column 0 for regression) or a column index.
+    typing
+        Thresholds of the interaction types; see :class:`~modalens.interactions.interaction_types.TypingConfig`.
+    templates, template_support
+        Mine templates, with this minimum support (share of instances on one polarity side).
+    emap, pid
+        Compute the dataset-level measures (EMAP costs ``n**2`` evaluations on a sub-sample).
+    projection
+        ``"auto"`` (t-SNE up to 5,000 instances, UMAP above), ``"umap"``, ``"tsne"``, ``"pca"`` or None.
+    batch_size
+        Model rows per forward pass.
+    seed
+        Seed of every random choice (permutations, sub-samples, projections).
+    progress
+        Show progress bars.
+    backend
+        ``"local"``, or ``"ray"`` to spread instance chunks over a Ray cluster (``pip install modalens[ray]``);
+        results are identical to the local backend. ``backend_options`` go to
+        :func:`modalens.interactions.distributed.map_instances` (e.g. ``{"address": "auto", "n_chunks": 16}``).
+    baseline_data
+        Where ``"mean"`` baselines are computed when the masker has not been fitted yet (e.g. the train split);
+        defaults to ``dataset`` itself. A masker fitted before the call is kept as it is.
+    """
+    if method not in _MODALITY_METHODS:
+        raise ValueError(f"unknown modality method {method!r}; choose from {sorted(_MODALITY_METHODS)}")
+    if not isinstance(predictor, BasePredictor):
+        if modalities is None:
+            raise ValueError("pass modalities=[...] to explain a bare model (or wrap it with modalens.wrap)")
+        predictor = wrap(predictor, modalities)
+    if len(dataset) == 0:
+        raise ValueError(f"dataset {dataset.name!r} has no instances to explain")
+    if predictor.masker.needs_fit:
+        predictor.masker.fit(baseline_data if baseline_data is not None else dataset)
+    typing = typing or TypingConfig()
+    timings: dict[str, float] = {}
+    names = list(predictor.modalities)
+
+    def per_instance(fn: Callable[[MultimodalDataset, np.ndarray], Any]) -> Any:
+        return _map_instances(fn, dataset, backend, backend_options or {})
+
+    clock = time.perf_counter()
+    evaluate = _MODALITY_METHODS[method]
+    values = per_instance(  # [N, C, K]
+        lambda ds, idx: evaluate(predictor, _rows(ds, idx), batch_size=batch_size, progress=progress)
+    )
+    targets = _target_indices(values[:, -1, :], predictor.output_kind, target)
+    rows = np.arange(len(dataset))
+    chosen = values[rows, :, targets][:, :, None]  # [N, C, 1] explained output
+    phi = shapley_values(chosen)[..., 0]
+    inter = interaction_indices(chosen)[..., 0]
+    moebius = moebius_transform(chosen)[..., 0]
+    types = classify(phi, inter, typing)
+    timings["modality"] = time.perf_counter() - clock
+
+    config: dict[str, Any] = {
+        "method": method,
+        "feature_method": feature_method,
+        "granularities": list(granularities),
+        "n_permutations": n_permutations,
+        "target": target,
+        "templates": templates,
+        "template_support": template_support,
+        "emap": emap,
+        "pid": pid,
+        "projection": projection,
+        "batch_size": batch_size,
+        "seed": seed,
+        "backend": backend,
+    }
+    explanation = Explanation(
+        dataset=dataset,
+        modalities=names,
+        model=predictor.describe(),
+        target=targets,
+        outputs=values[:, -1, :],
+        coalition_values=chosen[..., 0],
+        shapley=phi,
+        interactions=inter,
+        moebius=moebius,
+        typing=typing,
+        types=types,
+        config=config,
+        timings=timings,
+    )
+
+    if feature_method is not None:
+        clock = time.perf_counter()
+        explanation.feature_attributions = per_instance(
+            lambda ds, idx: _feature_attributions(
+                predictor, ds, idx, feature_method, granularities, targets, n_permutations, batch_size, seed, progress
+            )
+        )
+        timings["features"] = time.perf_counter() - clock
+
+    if templates and explanation.feature_attributions is not None:
+        clock = time.perf_counter()
+        explanation.templates, explanation.template_members = _templates(
+            explanation, dataset, predictor, template_support
+        )
+        timings["templates"] = time.perf_counter() - clock
+
+    if emap or pid:
+        clock = time.perf_counter()
+        explanation.dataset_measures = _dataset_measures(
+            predictor, dataset, emap, pid, targets, batch_size, seed, progress
+        )
+        timings["dataset_measures"] = time.perf_counter() - clock
+
+    if projection is not None and len(dataset) >= 5:
+        clock = time.perf_counter()
+        from modalens.interactions.projection import project
+
+        if projection == "auto":  # t-SNE is quick and faithful for thousands; UMAP scales to 50,000+
+            projection = "tsne" if len(dataset) <= 5000 else "umap"
+        config["projection"] = projection
+        explanation.projection = project(explanation_vectors(explanation), method=projection, seed=seed)
+        timings["projection"] = time.perf_counter() - clock
+    return explanation
+
+
+def explanation_vectors(explanation: Explanation) -> np.ndarray:
+    """Per instance: modality Shapley values, pairwise interactions, and named-feature attributions when present.
+
+    Each block is scaled by its overall spread so no block swamps the others in the projection.
+    """
+    m = len(explanation.modalities)
+    iu = np.triu_indices(m, 1)
+    blocks = [explanation.shapley, explanation.interactions[:, iu[0], iu[1]]]
+    fa = explanation.feature_attributions
+    if fa is not None and (fa["feature"] != "*").any():
+        named = fa[fa["feature"] != "*"]
+        wide = named.pivot_table(index="instance", columns=["modality", "feature"], values="value", aggfunc="sum")
+        wide = wide.reindex(range(len(explanation))).fillna(0.0)
+        blocks.append(wide.to_numpy())
+    scaled = []
+    for block in blocks:
+        if block.size == 0:
+            continue
+        spread = np.abs(block).std() or 1.0
+        scaled.append(block / spread)
+    return np.concatenate(scaled, axis=1)
+
+
+def _target_indices(full_outputs: np.ndarray, output_kind: str, target: int | str) -> np.ndarray:
+    n, k = full_outputs.shape
+    if target == "predicted":
+        if output_kind == "classification":
+            return full_outputs.argmax(1).astype(np.int64)
+        return np.zeros(n, np.int64)
+    if isinstance(target, (int, np.integer)) and 0 <= int(target) < k:
+        return np.full(n, int(target), np.int64)
+    raise ValueError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
+
+
+def _rows(dataset: MultimodalDataset, index: np.ndarray) -> MultimodalDataset:
+    """The dataset restricted to ``index``; the dataset itself when that is every row in order (no copy)."""
+    if len(index) == len(dataset) and np.array_equal(index, np.arange(len(dataset))):
+        return dataset
+    return dataset.take(index)
+
+
+def _map_instances(
+    fn: Callable[[MultimodalDataset, np.ndarray], Any], dataset: MultimodalDataset, backend: str, options: dict
+) -> Any:
+    """Run a per-instance stage on all instances, here or spread over a cluster (same result either way)."""
+    if backend == "local":
+        return fn(dataset, np.arange(len(dataset)))
+    if backend == "ray":
+        from modalens.interactions.distributed import map_instances
+
+        return map_instances(fn, dataset, **options)
+    raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+
+
+def _feature_attributions(
+    predictor: BasePredictor,
+    dataset: MultimodalDataset,
+    index: np.ndarray,
+    feature_method: str,
+    granularities: Sequence[str],
+    targets: np.ndarray,
+    n_permutations: int,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+) -> pd.DataFrame:
+    from modalens.interactions.attribution import FEATURE_METHODS
+
+    if feature_method not in FEATURE_METHODS:
+        raise ValueError(f"unknown feature method {feature_method!r}; choose from {sorted(FEATURE_METHODS)}")
+    fn = FEATURE_METHODS[feature_method]
+    options: dict[str, Any] = {"target": targets, "index": index}
+    if feature_method == "permutation":
+        options.update(n_permutations=n_permutations, seed=seed, batch_size=batch_size, progress=progress)
+    frames = []
+    for granularity in granularities:
+        if granularity not in ("steps", "features"):
+            raise ValueError(f"granularity must be 'steps' or 'features', got {granularity!r}")
+        result = fn(predictor, dataset, granularity=granularity, **options)
+        frames.append(result.to_frame(dataset))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _templates(
+    explanation: Explanation, dataset: MultimodalDataset, predictor: BasePredictor, support: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from modalens.interactions.templates import discretise, item_attributions, mine_templates
+
+    attributions = _attributions_from_frame(explanation.feature_attributions, dataset)
+    items = discretise(dataset, attributions)
+    scores = item_attributions(dataset, attributions, items)
+    classification = predictor.output_kind == "classification"
+    return mine_templates(
+        items,
+        explanation.outputs if classification else explanation.outputs[:, 0],
+        scores,
+        min_support=support,
+        output_kind=predictor.output_kind,
+        class_names=predictor.output_names if classification else None,
+    )
+
+
+def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) -> list[Any]:
+    """Rebuild the FeatureAttribution of each computed granularity from the long table (what workers return)."""
+    from modalens.interactions.attribution import FeatureAttribution
+
+    out = []
+    for granularity, rows in (("steps", frame[frame["feature"] == "*"]), ("features", frame[frame["feature"] != "*"])):
+        if rows.empty:
+            continue
+        values = {}
+        for name, modality in dataset.modalities.items():
+            n, t, d = modality.values.shape
+            arr = np.zeros((n, t if granularity == "steps" else d))
+            part = rows[rows["modality"] == name]
+            if granularity == "steps":
+                column = part["position"].to_numpy()
+            else:
+                column = part["feature"].map({f: i for i, f in enumerate(modality.feature_names)}).to_numpy()
+            arr[part["instance"].to_numpy(), column] = part["value"].to_numpy()
+            values[name] = arr
+        out.append(FeatureAttribution(granularity, values, None, "from-table", 0, instances=np.arange(len(dataset))))
+    return out
+
+
+def _dataset_measures(
+    predictor: BasePredictor,
+    dataset: MultimodalDataset,
+    emap: bool,
+    pid: bool,
+    targets: np.ndarray,
+    batch_size: int,
+    seed: int,
+    progress: bool,
+) -> dict[str, Any]:
+    measures: dict[str, Any] = {}
+    if emap:
+        from modalens.interactions.emap import emap as run_emap
+
+        measures["emap"] = run_emap(predictor, dataset, batch_size=batch_size, seed=seed, progress=progress).to_dict()
+    if pid and dataset.labels is not None and len(predictor.modalities) >= 2:
+        from modalens.interactions.pid import modality_pid
+
+        names = list(predictor.modalities)
+        measures["pid"] = {
+            f"{a}+{b}": modality_pid(None, dataset, (a, b), seed=seed).to_dict()
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        }
+    return measures
