@@ -15,6 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from modalens._core.errors import ModalensError
+from modalens.cli.options import with_config
+from modalens.interactions.api import list_methods
+from modalens.interactions.config import ExplainConfig
 
 app = typer.Typer(help="See how multimodal models use their modalities.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -32,6 +35,12 @@ def _options(
 ) -> None:
     """See how multimodal models use their modalities."""
     _debug["on"] = debug
+
+
+METHOD_CHOICES = {  # the registered methods are the choices of --method and --feature-method
+    "method": lambda: list_methods()["modality"],
+    "feature_method": lambda: [*list_methods()["feature"], "none"],
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,48 +80,30 @@ def methods() -> None:
 
 
 @app.command()
+@with_config(ExplainConfig, fixed={"progress": True}, choices=METHOD_CHOICES)
 def explain(
     data: Annotated[Path, typer.Argument(help="Dataset file: MMSA .pkl, CMU-SDK .csd folder, modalens .npz")],
     model: Annotated[str, typer.Option(help="A trained model directory (modalens train) or 'pkg.module:factory'")],
+    config: ExplainConfig,
     out: Annotated[Path, typer.Option(help="Run directory to write")] = Path("runs/explain"),
     split: Annotated[str | None, typer.Option(help="Split to explain (default: test when the data has one)")] = None,
     data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
     baseline: Annotated[str, typer.Option(help="Baseline for absent modalities: zeros or mean")] = "mean",
-    feature_method: Annotated[str, typer.Option(help="Feature-level method, or 'none'")] = "permutation",
-    n_permutations: Annotated[int, typer.Option(help="Permutation walks per instance (antithetic pairs)")] = 8,
     limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
-    emap: Annotated[bool, typer.Option(help="Compute EMAP (n^2 evaluations on a sub-sample)")] = False,
-    pid: Annotated[bool, typer.Option(help="Compute PID on pooled modality features")] = False,
-    projection: Annotated[str, typer.Option(help="auto, umap, tsne, pca or none")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Model rows per forward pass")] = 4096,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch models)")] = "cpu",
-    backend: Annotated[str, typer.Option(help="local (default) or ray")] = "local",
-    seed: int = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = False,
 ) -> None:
-    """Explain a model on a dataset and write a run directory."""
+    """Explain a model on a dataset and write a run directory (the options from --method on are ExplainConfig's)."""
     from modalens.data.loaders import load_dataset
 
+    _check_out(out, overwrite)
     full = load_dataset(data, format=data_format)
     dataset = _choose_split(full, split)
     if limit is not None:
         dataset = dataset.take(range(min(limit, len(dataset))))
     predictor = _load_predictor(model, dataset, baseline=baseline, device=device)
     predictor.masker.fit(_baseline_data(full))
-    _run_explain(
-        predictor,
-        dataset,
-        out,
-        feature_method=feature_method,
-        n_permutations=n_permutations,
-        emap=emap,
-        pid=pid,
-        projection=projection,
-        batch_size=batch_size,
-        backend=backend,
-        seed=seed,
-        overwrite=overwrite,
-    )
+    _run_explain(predictor, dataset, out, config, overwrite=overwrite)
 
 
 @app.command()
@@ -131,7 +122,8 @@ def demo(
     predictor.masker = Masker("mean").fit(_baseline_data(full))
     console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
     # 4 walks (2 antithetic pairs) per instance: about 5% attribution error, half the time of the default 8
-    explanation = _run_explain(predictor, dataset, out, overwrite=overwrite, n_permutations=4)
+    _check_out(out, overwrite)
+    explanation = _run_explain(predictor, dataset, out, ExplainConfig(n_permutations=4), overwrite=overwrite)
     _print_summary(explanation)
     if serve:
         try:
@@ -216,22 +208,18 @@ def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     return make_synthetic(400), glass_box_model(), "synthetic glass-box example"
 
 
-def _run_explain(
-    predictor: Any, dataset: Any, out: Path, *, backend: str = "local", overwrite: bool = False, **options: Any
-) -> Any:
-    from modalens.interactions import InterruptedExplanation, explain
-
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an output folder that exists (without --overwrite) before any computation."""
     if out.exists() and not overwrite:
         raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it", param_hint="--out")
-    if options.get("feature_method") == "none":
-        options["feature_method"] = None
-    if options.get("projection") == "none":
-        options["projection"] = None
-    if backend != "local":
-        options["backend"] = backend
+
+
+def _run_explain(predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool = False) -> Any:
+    from modalens.interactions import InterruptedExplanation, explain
+
     clock = time.perf_counter()
     try:
-        explanation = explain(predictor, dataset, **options)
+        explanation = explain(predictor, dataset, config)
     except InterruptedExplanation as exc:
         console.print(f"[red]interrupted[/red] after {len(exc.finished)} finished instances; nothing was written")
         raise typer.Exit(130) from None

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalens._core.errors import ConfigurationError
 from modalens.data.dataset import MultimodalDataset
 from modalens.interactions.coalitions import evaluate_coalitions
+from modalens.interactions.config import ExplainConfig
 from modalens.interactions.explanation import Explanation
-from modalens.interactions.interaction_types import TypingConfig, classify
+from modalens.interactions.interaction_types import classify
 from modalens.interactions.shapley import interaction_indices, moebius_transform, shapley_values
-from modalens.models.predictor import BasePredictor, wrap
+from modalens.models.predictor import BasePredictor, Predictor, wrap
 
 _MODALITY_METHODS: dict[str, Callable[..., np.ndarray]] = {"shapley": evaluate_coalitions}
 
@@ -42,80 +44,52 @@ def list_methods() -> dict[str, list[str]]:
 
 
 def explain(
-    predictor: BasePredictor | Any,
+    predictor: Predictor | Any,
     dataset: MultimodalDataset,
+    config: ExplainConfig | None = None,
     *,
-    method: str = "shapley",
     modalities: Sequence[str] | None = None,
-    feature_method: str | None = "permutation",
-    granularities: Sequence[str] = ("steps", "features"),
-    n_permutations: int = 8,
-    target: int | str = "predicted",
-    typing: TypingConfig | None = None,
-    templates: bool = True,
-    template_support: float = 0.03,
-    emap: bool = False,
-    pid: bool = False,
-    projection: str | None = "auto",
-    batch_size: int = 4096,
-    seed: int = 0,
-    progress: bool = True,
-    backend: str = "local",
-    backend_options: dict[str, Any] | None = None,
     baseline_data: MultimodalDataset | None = None,
+    **options: Any,
 ) -> Explanation:
     """Explain how a predictor uses its modalities on a dataset.
 
     Parameters
     ----------
     predictor
-        A :class:`~modalens.models.predictor.BasePredictor`, or a torch module / estimator / callable together with
+        A :class:`~modalens.models.predictor.Predictor`, or a torch module / estimator / callable together with
         ``modalities`` (wrapped with :func:`~modalens.models.wrap`).
     dataset
         The instances to explain (e.g. ``dataset.split("test")``).
-    method
-        Modality-level method; ``"shapley"`` (exact, all ``2**M`` coalitions) is the only one.
-    feature_method
-        Feature-level method (``"permutation"``, ``"integrated_gradients"``, ``"exact"``) or None to skip.
-    granularities
-        Feature-level players: ``"steps"`` (a word, a frame) and/or ``"features"`` (a named feature over all steps).
-    n_permutations
-        Permutations per instance for the permutation estimator (doubled by antithetic sampling).
-    target
-        Output explained: ``"predicted"`` (predicted class; column 0 for regression) or a column index.
-    typing
-        Thresholds of the interaction types; see :class:`~modalens.interactions.interaction_types.TypingConfig`.
-    templates, template_support
-        Mine templates, with this minimum support (share of instances on one polarity side).
-    emap, pid
-        Compute the dataset-level measures (EMAP costs ``n**2`` evaluations on a sub-sample).
-    projection
-        ``"auto"`` (t-SNE up to 5,000 instances, UMAP above), ``"umap"``, ``"tsne"``, ``"pca"`` or None.
-    batch_size
-        Model rows per forward pass.
-    seed
-        Seed of every random choice (permutations, sub-samples, projections).
-    progress
-        Show progress bars.
-    backend
-        ``"local"``, or ``"ray"`` to spread instance chunks over a Ray cluster (``pip install modalens[ray]``);
-        results are identical to the local backend. ``backend_options`` go to
-        :func:`modalens.interactions.distributed.map_instances` (e.g. ``{"address": "auto", "n_chunks": 16}``).
+    config
+        The settings, an :class:`~modalens.interactions.config.ExplainConfig` (method, feature method and
+        granularities, permutation walks, target, typing thresholds, templates, EMAP/PID, projection, batch size,
+        seed, progress, backend); the defaults when omitted.
+    modalities
+        Modality names of a bare model (not needed for a predictor).
     baseline_data
         Where ``"mean"`` baselines are computed when the masker has not been fitted yet (e.g. the train split);
         defaults to ``dataset`` itself. A masker fitted before the call is kept as it is.
+    **options
+        Any field of :class:`ExplainConfig` by name, overriding ``config`` (``explain(p, ds, n_permutations=16)``);
+        an unknown name is refused with the list of valid ones.
     """
+    config = (config or ExplainConfig()).updated(**options)
+    method, feature_method, granularities = config.method, config.feature_method, config.granularities
+    n_permutations, target, typing = config.n_permutations, config.target, config.typing
+    templates, template_support, emap, pid = config.templates, config.template_support, config.emap, config.pid
+    projection, batch_size, seed, progress = config.projection, config.batch_size, config.seed, config.progress
+    backend, backend_options = config.backend, dict(config.backend_options)
     if method not in _MODALITY_METHODS:
         raise ValueError(f"unknown modality method {method!r}; choose from {sorted(_MODALITY_METHODS)}")
     if not isinstance(predictor, BasePredictor):
         if modalities is None:
-            raise ValueError("pass modalities=[...] to explain a bare model (or wrap it with modalens.wrap)")
+            raise ConfigurationError("pass modalities=[...] to explain a bare model (or wrap it with modalens.wrap)")
         predictor = wrap(predictor, modalities)
     if len(dataset) == 0:
-        raise ValueError(f"dataset {dataset.name!r} has no instances to explain")
+        raise ConfigurationError(f"dataset {dataset.name!r} has no instances to explain")
     if predictor.masker.needs_fit:
         predictor.masker.fit(baseline_data if baseline_data is not None else dataset)
-    typing = typing or TypingConfig()
     timings: dict[str, float] = {}
     names = list(predictor.modalities)
 
@@ -136,21 +110,7 @@ def explain(
     types = classify(phi, inter, typing)
     timings["modality"] = time.perf_counter() - clock
 
-    config: dict[str, Any] = {
-        "method": method,
-        "feature_method": feature_method,
-        "granularities": list(granularities),
-        "n_permutations": n_permutations,
-        "target": target,
-        "templates": templates,
-        "template_support": template_support,
-        "emap": emap,
-        "pid": pid,
-        "projection": projection,
-        "batch_size": batch_size,
-        "seed": seed,
-        "backend": backend,
-    }
+    manifest_config = config.to_dict()
     explanation = Explanation(
         dataset=dataset,
         modalities=names,
@@ -163,7 +123,7 @@ def explain(
         moebius=moebius,
         typing=typing,
         types=types,
-        config=config,
+        config=manifest_config,
         timings=timings,
     )
 
@@ -196,7 +156,7 @@ def explain(
 
         if projection == "auto":  # t-SNE is quick and faithful for thousands; UMAP scales to 50,000+
             projection = "tsne" if len(dataset) <= 5000 else "umap"
-        config["projection"] = projection
+        manifest_config["projection"] = projection
         explanation.projection = project(explanation_vectors(explanation), method=projection, seed=seed)
         timings["projection"] = time.perf_counter() - clock
     return explanation
