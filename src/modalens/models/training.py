@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
 from modalens.data.metrics import classification_metrics, performance, sentiment_metrics
+from modalens.models.loop import Callback, EarlyStopping, FitState, Hook, TimeLimit, fit, shuffled_batches
 from modalens.models.reference import (
     ARCHITECTURES,
     ConfigError,
@@ -359,58 +359,51 @@ def train(
         split_sizes={k: int(v.size) for k, v in parts.items()},
         monitor="valid_mae" if task == "regression" else "valid_loss",
     )
-    best_score, best_state, waited = math.inf, None, 0
     started = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc=f"train {config.architecture}", disable=not progress, unit="epoch")
-    try:
-        for epoch in bar:
-            t0 = time.perf_counter()
-            module.train()
-            order = rng.permutation(parts["train"])
-            total, seen = 0.0, 0
-            for start in range(0, order.size, batch_size):
-                idx = np.sort(order[start : start + batch_size])
-                tensors, masks = _batch(dataset, module.modalities, idx, dev)
-                target = labels[idx].to(dev)
-                loss = loss_fn(module(*tensors, masks=masks), target)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-                optimizer.step()
-                total += float(loss.detach()) * idx.size
-                seen += idx.size
-            valid_out = predict(module, dataset, parts["valid"], device=dev)
-            valid_y = dataset.labels[parts["valid"]]
-            valid_loss = float(loss_fn(torch.from_numpy(valid_out), torch.from_numpy(valid_y)))
-            metrics = model_metrics(task, valid_y, valid_out)
-            row = {"epoch": epoch, "train_loss": total / max(seen, 1), "valid_loss": valid_loss}
-            row.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, float)})
-            row["seconds"] = time.perf_counter() - t0
-            history.epochs.append(row)
-            score = row[history.monitor]
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", **{history.monitor: f"{score:.3f}"})
-            if score < best_score:
-                best_score, waited = score, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-                history.best_epoch, history.best_valid = epoch, metrics
-                if checkpoint_dir is not None:
-                    save_model(module, config, checkpoint_dir, meta={"history": history.to_dict()})
-            else:
-                waited += 1
-                if waited >= patience:
-                    history.stopped_early = True
-                    break
-            if time_limit is not None and time.perf_counter() - started >= time_limit and epoch < epochs:
-                history.time_limited = True
-                break
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what was learned; the best epoch so far is restored below.
-        history.interrupted = True
-    finally:
-        bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
+
+    def step_loss(index: np.ndarray) -> torch.Tensor:
+        tensors, masks = _batch(dataset, module.modalities, index, dev)
+        return loss_fn(module(*tensors, masks=masks), labels[index].to(dev))
+
+    def validate(state: FitState) -> None:
+        valid_out = predict(module, dataset, parts["valid"], device=dev)
+        valid_y = dataset.labels[parts["valid"]]
+        valid_loss = float(loss_fn(torch.from_numpy(valid_out), torch.from_numpy(valid_y)))
+        metrics = model_metrics(task, valid_y, valid_out)
+        row = {"epoch": state.epoch + 1, "train_loss": state.row["loss"], "valid_loss": valid_loss}
+        row.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, float)})
+        row["seconds"] = time.perf_counter() - state.epoch_started
+        history.epochs.append(row)
+        state.row.update((k, v) for k, v in row.items() if k.startswith("valid_"))
+        latest["metrics"] = metrics
+
+    def improved(state: FitState) -> None:
+        history.best_epoch, history.best_valid = state.epoch + 1, latest["metrics"]
+        if checkpoint_dir is not None:
+            save_model(module, config, checkpoint_dir, meta={"history": history.to_dict()})
+
+    latest: dict[str, Any] = {}
+    hooks: list[Hook] = [Callback(end_epoch=validate), EarlyStopping(history.monitor, patience, on_improve=improved)]
+    if time_limit is not None:
+        hooks.append(TimeLimit(time_limit))
+    # Ctrl-C keeps what was learned: the best epoch so far is restored, and the history says it was interrupted.
+    state = fit(
+        module,
+        shuffled_batches(parts["train"], batch_size, rng, sort=True),
+        step_loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        hooks=hooks,
+        clip_grad_norm=1.0,
+        batch_weight=len,
+        warn_interrupted=False,
+        progress=progress,
+        desc=f"train {config.architecture}",
+        show=("loss", history.monitor),
+    )
+    history.interrupted = state.interrupted
+    history.stopped_early = state.stop_reason == "early_stopping"
+    history.time_limited = state.stop_reason == "time_limit"
     if "test" in parts and not history.interrupted:
         history.test = evaluate(module, dataset, parts["test"], device=dev)
     history.seconds = time.perf_counter() - started
