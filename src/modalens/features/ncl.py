@@ -25,12 +25,11 @@ from modalens.features.sae import (
     ExtractorSpec,
     FeatureExtractor,
     TrainResult,
-    _iterate,
-    _warn_interrupted,
     check_pairs,
     evaluate_extractor,
     register_extractor,
 )
+from modalens.models.loop import fit, shuffled_batches
 
 
 @dataclass
@@ -121,8 +120,6 @@ def train_ncl(
     progress
         Show a tqdm bar over epochs.
     """
-    from tqdm.auto import tqdm
-
     img, txt = check_pairs(image_emb, text_emb)
     if img.shape[1] != cfg.d_in:
         raise ValueError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
@@ -133,23 +130,22 @@ def train_ncl(
     params = [p for p in head.parameters() if p.requires_grad and p is not head.W_dec and p is not head.b_dec]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    try:
-        for epoch in tqdm(range(cfg.epochs), disable=not progress, desc="train ncl"):
-            sums: dict[str, float] = {}
-            batches = [b for b in _iterate(len(img), cfg.batch_size, gen) if len(b) > 1]
-            for index in batches:
-                index = index.to(device)
-                loss, parts = head.contrastive_loss(ti[index], tt[index])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            history.append({"epoch": epoch, **{k: v / max(1, len(batches)) for k, v in sums.items()}})
-    except KeyboardInterrupt:
-        _warn_interrupted(len(history), cfg.epochs)
-    head.eval()
+
+    def step_loss(index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        index = index.to(device)
+        return head.contrastive_loss(ti[index], tt[index])
+
+    # batches are sets of at least two pairs (a contrastive loss needs a negative); Ctrl-C keeps finished epochs
+    state = fit(
+        head,
+        shuffled_batches(len(img), cfg.batch_size, gen, min_size=2),
+        step_loss,
+        optimizer=opt,
+        epochs=cfg.epochs,
+        progress=progress,
+        desc="train ncl",
+    )
+    history = state.history
     head.fit_decoder(np.concatenate([img, txt]))
     metrics = evaluate_extractor(head, img, txt)
     metrics["epochs_completed"] = len(history)

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from modalens._core.registry import Registry
+from modalens.models.loop import Callback, fit, shuffled_batches
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
@@ -329,11 +330,6 @@ def check_pairs(image_emb: Any, text_emb: Any) -> tuple[np.ndarray, np.ndarray]:
     return img, txt
 
 
-def _iterate(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=gen)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
 def train_sae(
     cfg: ReLUSAEConfig | TopKSAEConfig,
     image_emb: np.ndarray,
@@ -362,8 +358,6 @@ def train_sae(
     """
     import time
 
-    from tqdm.auto import tqdm
-
     img, txt = check_pairs(image_emb, text_emb)
     if img.shape[1] != cfg.d_in:
         raise ValueError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
@@ -381,35 +375,22 @@ def train_sae(
     data = data.to(device)
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    try:
-        for epoch in tqdm(range(cfg.epochs), disable=not progress, desc=f"train {cfg.architecture}"):
-            sums: dict[str, float] = {}
-            batches = _iterate(len(data), cfg.batch_size, gen)
-            for index in batches:
-                loss, parts = sae.training_loss(data[index.to(device)])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sae.normalize_decoder()
-                for k, v in parts.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            history.append({"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()}})
-    except KeyboardInterrupt:
-        # Ctrl-C ends training early; the epochs finished so far are kept and the run says so
-        _warn_interrupted(len(history), cfg.epochs)
-    sae.eval()
+    # Ctrl-C ends training early; the epochs finished so far are kept and a warning says so
+    state = fit(
+        sae,
+        shuffled_batches(len(data), cfg.batch_size, gen),
+        lambda index: sae.training_loss(data[index.to(device)]),
+        optimizer=opt,
+        epochs=cfg.epochs,
+        hooks=[Callback(after_step=lambda _: sae.normalize_decoder())],
+        progress=progress,
+        desc=f"train {cfg.architecture}",
+    )
+    history = state.history
     sae.normalize_decoder()
     metrics = evaluate_extractor(sae, img, txt)
     metrics["epochs_completed"] = len(history)
     return TrainResult(sae, history, metrics, time.perf_counter() - start)
-
-
-def _warn_interrupted(done: int, planned: int) -> None:
-    import warnings
-
-    message = f"training interrupted after {done} of {planned} epochs; keeping the model trained so far"
-    warnings.warn(message, stacklevel=3)
 
 
 def train_extractor(
