@@ -31,6 +31,7 @@ from modalens.features.embeddings import (
     _encode_batches,
     images_to_tensor,
 )
+from modalens.models.loop import fit, shuffled_batches
 
 IMAGE_TOWER = "efficientnet-lite0"
 TEXT_TOWER = "all-MiniLM-L6-v2"
@@ -253,10 +254,11 @@ def train_projections(
         Seeds initialisation and batch order.
     progress
         Show a tqdm bar over epochs.
+
+    Ctrl-C ends training early and returns the heads trained so far (``losses`` holds the finished epochs), with a
+    warning.
     """
     import time
-
-    from tqdm.auto import tqdm
 
     image_feats = np.asarray(image_feats, dtype=np.float32)
     text_feats = np.asarray(text_feats, dtype=np.float32)
@@ -278,25 +280,24 @@ def train_projections(
     opt = torch.optim.AdamW(heads.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(img) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * steps_per_epoch))
-    losses: list[float] = []
     start = time.perf_counter()
-    heads.train()
-    for _ in tqdm(range(epochs), desc="train projections", unit="epoch", disable=not progress):
-        order = torch.randperm(len(img), generator=gen)
-        total, count = 0.0, 0
-        for s in range(0, len(img), batch_size):
-            idx = order[s : s + batch_size]
-            if len(idx) < 2:
-                continue
-            loss = clip_loss(heads.project_image(img[idx]), heads.project_text(txt[idx]), heads.logit_scale)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        losses.append(total / max(count, 1))
-    heads.eval()
+
+    def step_loss(index: torch.Tensor) -> torch.Tensor:
+        return clip_loss(heads.project_image(img[index]), heads.project_text(txt[index]), heads.logit_scale)
+
+    # batches of at least two pairs, losses averaged per pair; Ctrl-C keeps the heads trained so far, with a warning
+    state = fit(
+        heads,
+        shuffled_batches(len(img), batch_size, gen, min_size=2),
+        step_loss,
+        optimizer=opt,
+        epochs=epochs,
+        scheduler=sched,
+        batch_weight=len,
+        progress=progress,
+        desc="train projections",
+    )
+    losses = [row.get("loss", 0.0) for row in state.history]
     temperature = float(1.0 / heads.logit_scale.detach().clamp(max=math.log(100.0)).exp())
     return TrainResult(heads, losses, temperature, time.perf_counter() - start)
 
