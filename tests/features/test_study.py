@@ -208,16 +208,18 @@ def test_feature_study_is_a_dataclass():
     assert "features" in FeatureStudy.__dataclass_fields__
 
 
-def test_run_helpers_for_the_cli(tmp_path, planted_study, planted):
-    from modalens.features.study import ablate_from_run, steer_from_run
+def test_interventions_on_a_saved_run(tmp_path, planted_study, planted):
+    from modalens.features.interventions import group_ablation, steer, steering_retrieval
 
     path = planted_study.save(tmp_path / "run3")
-    table = ablate_from_run(path, planted.image, planted.text, n_random=1)
+    extractor, categories = load_feature_study(path).extractor_and_categories()
+    table = group_ablation(extractor, planted.image, planted.text, categories, n_random=1)
     direct = planted_study.interventions
     direct = direct[direct.intervention == "group_ablation"].reset_index(drop=True)
     cols = ["group", "metric", "before", "after"]
     pd.testing.assert_frame_equal(table[cols], direct[cols])
     j = int(planted_study.features.sort_values("frequency_image", ascending=False).feature.iloc[0])
-    steered, retr = steer_from_run(path, planted.text[:20], j, alpha=1.0, gallery_emb=planted.image)
+    steered = steer(extractor, planted.text[:20], j, alpha=1.0)
+    retr = steering_retrieval(extractor, planted.text[:20], planted.image, j, alphas=(0.0, 0.5, 1.0))
     assert steered.shape == (20, 16) and list(retr.alpha) == [0.0, 0.5, 1.0]
     assert retr.precision_at_k.iloc[-1] >= retr.precision_at_k.iloc[0]

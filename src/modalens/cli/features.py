@@ -18,8 +18,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from modalens.cli.common import console, error_exit
+from modalens.cli.common import UsageError, console, error_exit
 from modalens.cli.feature_inputs import load_images, load_model, read_pairs_table, write_embeddings
+from modalens.cli.options import with_config
+from modalens.features.config import FeatureStudyConfig
+from modalens.features.sae import list_extractors
 
 app = typer.Typer(help="Monosemantic multimodal features of CLIP-like models (SAE, MDS, interventions).")
 
@@ -104,23 +107,27 @@ def embed(
 
 
 @app.command()
+@with_config(FeatureStudyConfig, fixed={"progress": True}, choices={"extractor": list_extractors})
 def study(
     embeddings: Annotated[Path, typer.Argument(help=".npz (arrays image, text), .parquet, or the image .npy.")],
     out_dir: Annotated[Path, typer.Argument(help="Run directory to write.")],
+    config: FeatureStudyConfig,
     text_npy: Annotated[Path | None, typer.Option(help="Text embeddings .npy when EMBEDDINGS is an .npy.")] = None,
-    extractor: Annotated[str, typer.Option(help="topk, relu or ncl.")] = "topk",
-    d_sae: Annotated[int | None, typer.Option(help="Number of features (default 4 x embedding dim).")] = None,
-    epochs: Annotated[int, typer.Option()] = 30,
+    epochs: Annotated[int, typer.Option(help="Extractor training epochs.")] = 30,
     text_meta: Annotated[str | None, typer.Option(help="Parquet column to show as each pair's text.")] = None,
     label_meta: Annotated[str | None, typer.Option(help="Parquet column to show as each pair's label.")] = None,
-    seed: Annotated[int, typer.Option()] = 0,
-    overwrite: Annotated[bool, typer.Option()] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
 ) -> None:
-    """Train a sparse feature extractor on precomputed pairs, score MDS and interpretability, save a run."""
+    """Train a sparse feature extractor on precomputed pairs, score MDS and interpretability, save a run.
+
+    The options from --extractor on are the fields of FeatureStudyConfig.
+    """
     from modalens.features.embeddings import EmbeddingError, PrecomputedEmbeddings
     from modalens.features.study import run_feature_study
     from modalens.runs import RunError
 
+    if out_dir.exists() and not overwrite:
+        raise error_exit(UsageError(f"{out_dir} exists; pass --overwrite to replace it"))
     try:
         pre = PrecomputedEmbeddings.load(embeddings, text_npy)
         for col in (text_meta, label_meta):
@@ -129,14 +136,10 @@ def study(
         result = run_feature_study(
             pre.image_emb,
             pre.text_emb,
-            extractor=extractor,
-            d_sae=d_sae,
-            extractor_options={"epochs": epochs},
+            config.updated(extractor_options={"epochs": epochs}),
             texts=pre.meta[text_meta].astype(str).tolist() if text_meta else None,
             labels=pre.meta[label_meta].tolist() if label_meta else None,
             model_info={"name": pre.name, "dim": pre.dim, "source": str(embeddings)},
-            seed=seed,
-            progress=True,
         )
         path = result.save(out_dir, overwrite=overwrite)
     except (EmbeddingError, RunError, ValueError) as exc:

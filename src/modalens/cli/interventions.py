@@ -94,9 +94,9 @@ def _labels(meta: pd.DataFrame, column: str, spec: str) -> np.ndarray:
 
 
 def _run_parts(run: Path) -> tuple[Any, np.ndarray]:
-    from modalens.features.study import _extractor_and_categories, load_feature_study
+    from modalens.features.study import load_feature_study
 
-    return _extractor_and_categories(load_feature_study(run))
+    return load_feature_study(run).extractor_and_categories()
 
 
 def _show(frame: pd.DataFrame, title: str, out: Path | None) -> None:

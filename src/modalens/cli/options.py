@@ -46,8 +46,10 @@ def _cli_type(f: Field, hints: dict[str, Any]) -> tuple[Any, Any]:
         return hint, default
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1 and args[0] is str:
+        return str, "none" if default is None else default  # the config reads "none" as None
     if origin in (typing.Union, types.UnionType) and len(args) == 1 and args[0] in _SCALARS:
-        return args[0], "none" if default is None else default
+        return args[0] | None, default
     if origin is tuple and args and args[0] is str:
         return list[str], list(default)
     raise TypeError(f"config field {f.name}: type {hint} has no command-line form")

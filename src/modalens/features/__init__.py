@@ -1,6 +1,7 @@
 """Feature engine: sparse multimodal features of embedding models, their modality dominance, interpretability and
 interventions (after Yan et al., 2025). See docs/features.md."""
 
+from modalens.features.config import FeatureStudyConfig
 from modalens.features.interventions import (
     ablate_features,
     concept_removal,
@@ -31,16 +32,15 @@ from modalens.features.sae import (
 )
 from modalens.features.study import (
     FeatureStudy,
-    ablate_from_run,
     load_feature_study,
     run_feature_study,
-    steer_from_run,
 )
 
 __all__ = [
     "DominanceResult",
     "FeatureExtractor",
     "FeatureStudy",
+    "FeatureStudyConfig",
     "NCLConfig",
     "NCLHead",
     "ReLUSAE",
@@ -48,7 +48,6 @@ __all__ = [
     "TopKSAE",
     "TopKSAEConfig",
     "ablate_features",
-    "ablate_from_run",
     "analyze_dominance",
     "analyze_mds",
     "compare_methods",
@@ -67,7 +66,6 @@ __all__ = [
     "retrieval_recall",
     "run_feature_study",
     "steer",
-    "steer_from_run",
     "steer_text",
     "steering_retrieval",
     "top_activating",

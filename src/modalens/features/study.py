@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modalens.features.config import FeatureStudyConfig
+from modalens.features.embeddings import EmbeddingError
 from modalens.features.interventions import (
     COLUMNS,
     concept_removal,
@@ -36,9 +38,11 @@ from modalens.features.sae import (
     canonical_name,
     check_embeddings,
     check_pairs,
+    evaluate_extractor,
     load_extractor,
     train_extractor,
 )
+from modalens.runs import RunError
 
 MODALITIES = ("image", "text")
 EXTRACTOR_DIR = "extractor"
@@ -104,6 +108,12 @@ class FeatureStudy:
         out = row.iloc[0].to_dict()
         out["top"] = self.top_samples[self.top_samples.feature == j].to_dict("records")
         return out
+
+    def extractor_and_categories(self) -> tuple[FeatureExtractor, np.ndarray]:
+        """The extractor and each feature's category (by feature index), for interventions on a saved run."""
+        if self.extractor is None:
+            raise RunError("this feature run stores no extractor weights (extractor/ is missing)")
+        return self.extractor, self.features.sort_values("feature")["category"].to_numpy()
 
     def save(self, run_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the study as a ``kind="features"`` run directory (atomically, via :func:`modalens.runs.write_run`)."""
@@ -268,15 +278,8 @@ def _method_embsim(
 def run_feature_study(
     image_emb: np.ndarray,
     text_emb: np.ndarray,
+    config: FeatureStudyConfig | None = None,
     *,
-    extractor: str | FeatureExtractor = "topk",
-    d_sae: int | None = None,
-    extractor_options: dict[str, Any] | None = None,
-    device: str = "cpu",
-    k: float = 1.0,
-    n_boot: int = 1000,
-    ci: float = 0.95,
-    top_k: int = 20,
     reference_image_emb: np.ndarray | None = None,
     reference_text_emb: np.ndarray | None = None,
     texts: Sequence[str] | None = None,
@@ -285,14 +288,9 @@ def run_feature_study(
     class_text_emb: np.ndarray | None = None,
     class_labels: np.ndarray | None = None,
     attribute: np.ndarray | None = None,
-    compare_with: Sequence[str] = ("raw",),
     model: Any | None = None,
     model_info: dict[str, Any] | None = None,
-    attack_images: int = 8,
-    steer_features: int = 3,
-    n_random: int = 3,
-    seed: int = 0,
-    progress: bool = False,
+    **options: Any,
 ) -> FeatureStudy:
     """Train a feature extractor on paired embeddings and analyse it end to end.
 
@@ -300,21 +298,10 @@ def run_feature_study(
     ----------
     image_emb, text_emb
         Paired embeddings ``[N, d]`` (row n of each is a pair).
-    extractor
-        ``"sae"``/``"relu"`` (ReLU + L1), ``"topk"``, ``"ncl"``, any registered name, or an already trained
-        :class:`FeatureExtractor` (then no training happens).
-    d_sae
-        Number of features (default ``4 d``).
-    extractor_options
-        Config options of the architecture (``k``, ``l1_coefficient``, ``epochs``, ``lr``, ``batch_size`` ...).
-    device
-        Torch device for training and attacks.
-    k
-        MDS category width (thresholds ``mu +- k sigma``).
-    n_boot, ci
-        Bootstrap resamples and interval coverage of the MDS.
-    top_k
-        Top samples per feature and modality (the basis of EmbSim and monosemanticity).
+    config
+        The settings, a :class:`~modalens.features.config.FeatureStudyConfig`: extractor (``"topk"``, ``"relu"``
+        (alias ``"sae"``), ``"ncl"`` or any registered name), ``d_sae``, ``extractor_options``, device, MDS width
+        ``k``, bootstrap, top samples, comparisons, attacks, steering, controls, seed, progress.
     reference_image_emb, reference_text_emb
         Embeddings of the same samples by an *independent* encoder, for EmbSim/monosemanticity; when absent the
         analysed embeddings are used and the manifest says ``embsim_reference: "self"``.
@@ -325,108 +312,44 @@ def run_feature_study(
         Optional zero-shot task: class-prompt embeddings ``[C, d]`` and a class index per pair.
     attribute
         Optional protected attribute per pair: runs concept removal on the image embeddings.
-    compare_with
-        Methods to compare interpretability against: ``"raw"`` (embedding dimensions, top samples by value and
-        MDS on their positive part) and/or other extractor names (trained with default options).
-    model, attack_images
-        Optional ``EmbeddingModel`` and number of ``images`` to attack: a PGD perturbation (eps 8/255) that raises
-        the most frequent language-dominant feature through the image tower (a cross-modal adversarial example).
+    model
+        Optional ``EmbeddingModel``: with ``images``, ``config.attack_images`` of them are attacked (a PGD
+        perturbation, eps 8/255, that raises the most frequent language-dominant feature through the image tower).
     model_info
         Model identity for the manifest (default from ``model.name``/``model.dim``).
-    steer_features
-        Features (the most frequent of each category, up to this many) whose steering of text queries towards
-        image retrieval is measured.
-    n_random
-        Random same-size feature sets per ablation, averaged into the ``control`` column.
-    seed
-        Seeds training, bootstrap and controls.
-    progress
-        Show training progress.
+    **options
+        Any field of :class:`FeatureStudyConfig` by name, overriding ``config``. ``extractor`` may also be an
+        already trained :class:`FeatureExtractor` (then no training happens).
     """
+    trained = options.pop("extractor") if isinstance(options.get("extractor"), FeatureExtractor) else None
+    config = (config or FeatureStudyConfig()).updated(**options)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     img, txt = check_pairs(image_emb, text_emb)
     n, d = img.shape
-    for name, seq in (("texts", texts), ("labels", labels), ("images", images), ("attribute", attribute)):
-        if seq is not None and len(seq) != n:
-            raise ValueError(f"{name} has {len(seq)} entries for {n} pairs")
-    refs = {
-        "image": check_embeddings(reference_image_emb, "reference_image_emb")
-        if reference_image_emb is not None
-        else img,
-        "text": check_embeddings(reference_text_emb, "reference_text_emb") if reference_text_emb is not None else txt,
-    }
-    for m, r in refs.items():
-        if len(r) != n:
-            raise ValueError(f"reference_{m}_emb has {len(r)} rows for {n} pairs")
+    per_pair = {"texts": texts, "labels": labels, "images": images, "attribute": attribute}
+    refs = _checked_inputs(n, per_pair, reference_image_emb, reference_text_emb, img, txt)
 
-    # 1. extractor
-    history: list[dict[str, float]] = []
-    if isinstance(extractor, FeatureExtractor):
-        ext = extractor.to(device).eval()
-        from modalens.features.sae import evaluate_extractor
-
-        metrics = evaluate_extractor(ext, img, txt)
-    else:
-        opts = {"seed": seed, **(extractor_options or {})}
-        trained = train_extractor(
-            canonical_name(extractor), img, txt, d_sae=d_sae, device=device, progress=progress, **opts
-        )
-        ext, metrics, history = trained.extractor, trained.metrics, trained.history
+    ext, metrics, history = _extractor(config, img, txt, trained)
     timings["train"] = time.perf_counter() - t0
 
-    # 2. modality dominance
     t = time.perf_counter()
     acts = {"image": ext.encode_numpy(img), "text": ext.encode_numpy(txt)}
-    dom = analyze_dominance(acts, k=k, n_boot=n_boot, ci=ci, seed=seed)
+    dom = analyze_dominance(acts, k=config.k, n_boot=config.n_boot, ci=config.ci, seed=config.seed)
     timings["mds"] = time.perf_counter() - t
 
-    # 3. interpretability
     t = time.perf_counter()
-    top = {m: top_activating(a, top_k) for m, a in acts.items()}
+    top = {m: top_activating(a, config.top_k) for m, a in acts.items()}
     features = _feature_table(dom, acts, top, refs)
-    top_table = top_samples_table(acts, top_k, texts=texts, labels=labels)
-    comparison, win_rates = _compare(
-        ext, features, img, txt, refs, top_k, compare_with, d_sae, device, k=k, seed=seed, progress=progress
-    )
+    top_table = top_samples_table(acts, config.top_k, texts=texts, labels=labels)
+    comparison, win_rates = _compare(ext, features, img, txt, refs, config)
     timings["interpretability"] = time.perf_counter() - t
 
-    # 4. interventions
     t = time.perf_counter()
-    parts = [
-        group_ablation(
-            ext,
-            img,
-            txt,
-            dom.categories,
-            class_text_emb=class_text_emb,
-            labels=class_labels,
-            n_random=n_random,
-            seed=seed,
-        )
-    ]
-    if attribute is not None:
-        parts.append(
-            concept_removal(
-                ext,
-                img,
-                np.asarray(attribute),
-                dom.categories,
-                class_text_emb=class_text_emb,
-                labels=class_labels,
-                n_random=n_random,
-                seed=seed,
-            )
-        )
-    parts += _steering(ext, features, img, txt, steer_features)
-    if model is not None and images is not None and attack_images > 0:
-        parts.append(_attack(model, ext, features, images, attack_images, class_text_emb, seed, device))
-    interventions = (
-        pd.concat([p for p in parts if len(p)], ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
-    )
+    zero_shot = {"class_text_emb": class_text_emb, "labels": class_labels}
+    interventions = _interventions(ext, features, dom, img, txt, zero_shot, attribute, model, images, config)
     timings["interventions"] = time.perf_counter() - t
 
-    # 5. samples and images
     samples, stored = _samples(n, texts, labels, images, top_table)
     timings["total"] = time.perf_counter() - t0
     info = dict(model_info or {})
@@ -434,6 +357,17 @@ def run_feature_study(
         info.setdefault("name", getattr(model, "name", type(model).__name__))
         info.setdefault("dim", getattr(model, "dim", d))
     info.setdefault("dim", d)
+    record = {
+        "n_pairs": n,
+        "d": d,
+        **{name: value for name, value in config.to_dict().items() if name not in _NOT_RECORDED},
+        "embsim_reference": {
+            "image": "independent" if reference_image_emb is not None else "self",
+            "text": "independent" if reference_text_emb is not None else "self",
+        },
+        "zero_shot": class_text_emb is not None,
+        "attribute": attribute is not None,
+    }
     return FeatureStudy(
         extractor_name=ext.architecture,
         extractor_config=ext.cfg.to_dict(),
@@ -448,30 +382,74 @@ def run_feature_study(
         images=stored,
         extractor=ext,
         history=history,
-        config={
-            "n_pairs": n,
-            "d": d,
-            "k": k,
-            "n_boot": n_boot,
-            "ci": ci,
-            "top_k": top_k,
-            "seed": seed,
-            "n_random": n_random,
-            "compare_with": list(compare_with),
-            "embsim_reference": {
-                "image": "independent" if reference_image_emb is not None else "self",
-                "text": "independent" if reference_text_emb is not None else "self",
-            },
-            "zero_shot": class_text_emb is not None,
-            "attribute": attribute is not None,
-        },
+        config=record,
         timings=timings,
         model=info,
     )
 
 
-def _compare(ext, features, img, txt, refs, top_k, compare_with, d_sae, device, *, k, seed, progress):
+# settings the manifest does not record: the extractor's own config is recorded beside it, the rest is how to run
+_NOT_RECORDED = ("extractor", "d_sae", "extractor_options", "device", "progress", "attack_images", "steer_features")
+
+
+def _checked_inputs(
+    n: int,
+    per_pair: dict[str, Sequence[Any] | None],
+    reference_image_emb: np.ndarray | None,
+    reference_text_emb: np.ndarray | None,
+    img: np.ndarray,
+    txt: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Check per-pair inputs against the ``n`` pairs; the EmbSim reference embeddings (the analysed ones by default)."""
+    for name, seq in per_pair.items():
+        if seq is not None and len(seq) != n:
+            raise EmbeddingError(f"{name} has {len(seq)} entries for {n} pairs")
+    refs = {
+        "image": img if reference_image_emb is None else check_embeddings(reference_image_emb, "reference_image_emb"),
+        "text": txt if reference_text_emb is None else check_embeddings(reference_text_emb, "reference_text_emb"),
+    }
+    for m, r in refs.items():
+        if len(r) != n:
+            raise EmbeddingError(f"reference_{m}_emb has {len(r)} rows for {n} pairs")
+    return refs
+
+
+def _extractor(
+    config: FeatureStudyConfig, img: np.ndarray, txt: np.ndarray, trained: FeatureExtractor | None
+) -> tuple[FeatureExtractor, dict[str, Any], list[dict[str, float]]]:
+    """The trained extractor given, evaluated; or one trained as the config says."""
+    if trained is not None:
+        ext = trained.to(config.device).eval()
+        return ext, evaluate_extractor(ext, img, txt), []
+    result = train_extractor(
+        canonical_name(config.extractor),
+        img,
+        txt,
+        d_sae=config.d_sae,
+        device=config.device,
+        progress=config.progress,
+        **{"seed": config.seed, **config.extractor_options},
+    )
+    return result.extractor, result.metrics, result.history
+
+
+def _interventions(ext, features, dom, img, txt, zero_shot, attribute, model, images, config) -> pd.DataFrame:
+    """Group ablation, concept removal (with an attribute), steering and the attack (with a model and images)."""
+    controls = {"n_random": config.n_random, "seed": config.seed}
+    parts = [group_ablation(ext, img, txt, dom.categories, **zero_shot, **controls)]
+    if attribute is not None:
+        parts.append(concept_removal(ext, img, np.asarray(attribute), dom.categories, **zero_shot, **controls))
+    parts += _steering(ext, features, img, txt, config.steer_features)
+    if model is not None and images is not None and config.attack_images > 0:
+        class_emb = zero_shot["class_text_emb"]
+        parts.append(_attack(model, ext, features, images, config.attack_images, class_emb, config.seed, config.device))
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+
+def _compare(ext, features, img, txt, refs, config: FeatureStudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """EmbSim of the study's extractor against raw dimensions and other extractors, overall and per category."""
+    top_k, compare_with = config.top_k, config.compare_with
     if not compare_with:
         return pd.DataFrame(), pd.DataFrame()
     scores = {ext.architecture: features["embsim"].to_numpy()}
@@ -485,12 +463,14 @@ def _compare(ext, features, img, txt, refs, top_k, compare_with, d_sae, device, 
             acts = {"image": np.maximum(img, 0), "text": np.maximum(txt, 0)}
             score, _ = _method_embsim({"image": img, "text": txt}, refs, top_k)
         else:
-            other = train_extractor(
-                method, img, txt, d_sae=d_sae or 4 * img.shape[1], device=device, seed=seed, progress=progress
-            ).extractor
+            d_sae = config.d_sae or 4 * img.shape[1]
+            trained = train_extractor(
+                method, img, txt, d_sae=d_sae, device=config.device, seed=config.seed, progress=config.progress
+            )
+            other = trained.extractor
             acts = {"image": other.encode_numpy(img), "text": other.encode_numpy(txt)}
             score, _ = _method_embsim(acts, refs, top_k)
-        dom = analyze_dominance(acts, k=k, n_boot=0)
+        dom = analyze_dominance(acts, k=config.k, n_boot=0)
         scores[method], cats[method] = score, dom.categories
     return compare_methods(scores, cats, metric="embsim")
 
@@ -538,80 +518,3 @@ def _samples(n, texts, labels, images, top_table) -> tuple[pd.DataFrame | None, 
     frame["label"] = [str(x) for x in labels] if labels is not None else None
     frame["image"] = [f"images/{i}.png" if i in stored else None for i in range(n)]
     return frame, stored
-
-
-def feature_summary(study: FeatureStudy) -> dict[str, Any]:
-    """A short JSON-ready digest (for CLI output): extractor metrics, proportions, stable share, mean EmbSim."""
-    f = study.features
-    live = f[f.category != INACTIVE]
-    return {
-        "extractor": study.extractor_name,
-        "n_features": int(len(f)),
-        "explained_variance": study.extractor_metrics.get("explained_variance"),
-        "l0": study.extractor_metrics.get("l0"),
-        "dead_fraction": study.extractor_metrics.get("dead_fraction"),
-        "proportions": study.proportions,
-        "stable_share": study.dominance.get("stable_share"),
-        "mean_embsim": float(np.nanmean(live.embsim)) if len(live) and live.embsim.notna().any() else None,
-    }
-
-
-def _extractor_and_categories(study: FeatureStudy) -> tuple[FeatureExtractor, np.ndarray]:
-    if study.extractor is None:
-        raise ValueError("this feature run stores no extractor weights (extractor/ is missing)")
-    cats = study.features.sort_values("feature")["category"].to_numpy()
-    return study.extractor, cats
-
-
-def ablate_from_run(
-    run_dir: str | os.PathLike,
-    image_emb: np.ndarray,
-    text_emb: np.ndarray,
-    *,
-    class_text_emb: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    groups: Sequence[str] | None = None,
-    n_random: int = 3,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Group ablation with the extractor and categories of a saved feature run (for the CLI).
-
-    See :func:`~modalens.features.interventions.group_ablation`; the embeddings must come from the run's model.
-    """
-    ext, cats = _extractor_and_categories(load_feature_study(run_dir))
-    return group_ablation(
-        ext,
-        image_emb,
-        text_emb,
-        cats,
-        class_text_emb=class_text_emb,
-        labels=labels,
-        groups=groups,
-        n_random=n_random,
-        seed=seed,
-    )
-
-
-def steer_from_run(
-    run_dir: str | os.PathLike,
-    emb: np.ndarray,
-    feature: int,
-    *,
-    alpha: float = 1.0,
-    mode: str = "add",
-    gallery_emb: np.ndarray | None = None,
-    k: int = 10,
-) -> tuple[np.ndarray, pd.DataFrame | None]:
-    """Steer embeddings (e.g. prompt text embeddings) towards ``feature`` with a saved run's extractor.
-
-    Returns the steered embeddings and, when ``gallery_emb`` is given, the :func:`steering_retrieval` table for
-    alphas ``0, alpha/2, alpha``.
-    """
-    from modalens.features.interventions import steer
-
-    ext, _ = _extractor_and_categories(load_feature_study(run_dir))
-    steered = steer(ext, emb, feature, alpha=alpha, mode=mode)
-    table = None
-    if gallery_emb is not None:
-        table = steering_retrieval(ext, emb, gallery_emb, feature, alphas=(0.0, alpha / 2, alpha), k=k, mode=mode)
-    return steered, table
