@@ -449,7 +449,7 @@ def test_to_frame_lists_real_steps_with_tokens_and_named_features() -> None:
 
 def test_registry() -> None:
     assert list_feature_methods() == ["exact", "integrated_gradients", "permutation"]
-    assert FEATURE_METHODS["permutation"] is permutation_shapley
+    assert FEATURE_METHODS["permutation"].run is permutation_shapley
 
 
 @pytest.mark.slow

@@ -55,6 +55,12 @@ class Registry(Generic[T]):
 
         return add
 
+    def unregister(self, name: str) -> T:
+        """Remove ``name`` (a registered name, not an alias) and its aliases; returns the entry."""
+        entry = self._entries.pop(self.canonical(name))
+        self._aliases = {a: n for a, n in self._aliases.items() if n != name}
+        return entry
+
     def _load(self) -> None:
         while self._providers:
             importlib.import_module(self._providers.pop(0))
@@ -79,6 +85,10 @@ class Registry(Generic[T]):
     def items(self) -> Iterator[tuple[str, T]]:
         self._load()
         return iter(sorted(self._entries.items()))
+
+    def __iter__(self) -> Iterator[str]:
+        """The registered names, sorted (so ``list(registry)`` and ``", ".join(registry)`` read like a dict's keys)."""
+        return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
         self._load()

@@ -22,25 +22,24 @@ import pandas as pd
 
 from modalens._core.errors import ConfigurationError
 from modalens.data.dataset import MultimodalDataset
-from modalens.interactions.coalitions import evaluate_coalitions
 from modalens.interactions.config import ExplainConfig
 from modalens.interactions.explanation import Explanation
 from modalens.interactions.interaction_types import classify
+from modalens.interactions.methods import LEVELS, MethodsAt, method_specs
 from modalens.interactions.shapley import interaction_indices, moebius_transform, shapley_values
 from modalens.models.predictor import BasePredictor, Predictor, wrap
 
-_MODALITY_METHODS: dict[str, Callable[..., np.ndarray]] = {"shapley": evaluate_coalitions}
+# The modality-level methods of the one registry (modalens.interactions.methods.METHODS), name -> spec.
+_MODALITY_METHODS = MethodsAt("modality")
 
 
 def list_methods() -> dict[str, list[str]]:
-    """The registered methods by level: ``{"modality": [...], "feature": [...], "dataset": [...]}``."""
-    from modalens.interactions.attribution import FEATURE_METHODS
+    """The registered method names by level: ``{"modality": [...], "feature": [...], "dataset": [...]}``.
 
-    return {
-        "modality": sorted(_MODALITY_METHODS),
-        "feature": sorted(FEATURE_METHODS),
-        "dataset": ["emap", "pid"],
-    }
+    Each level's names are sorted. :func:`~modalens.interactions.methods.method_specs` gives the full specs
+    (description, declared capabilities, options).
+    """
+    return {level: [spec.name for spec in method_specs(level)] for level in LEVELS}
 
 
 def explain(
@@ -97,9 +96,10 @@ def explain(
         return _map_instances(fn, dataset, backend, backend_options or {})
 
     clock = time.perf_counter()
-    evaluate = _MODALITY_METHODS[method]
+    modality_method = _MODALITY_METHODS[method]
+    shared = {"batch_size": batch_size, "seed": seed, "progress": progress}  # each method takes what it declares
     values = per_instance(  # [N, C, K]
-        lambda ds, idx: evaluate(predictor, _rows(ds, idx), batch_size=batch_size, progress=progress)
+        lambda ds, idx: modality_method(predictor, ds, index=idx, **modality_method.accepted(shared)).coalition_values
     )
     targets = _target_indices(values[:, -1, :], predictor.output_kind, target)
     rows = np.arange(len(dataset))
@@ -217,7 +217,7 @@ def _map_instances(
 
 
 def _feature_attributions(
-    predictor: BasePredictor,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     index: np.ndarray,
     feature_method: str,
@@ -228,19 +228,13 @@ def _feature_attributions(
     seed: int,
     progress: bool,
 ) -> pd.DataFrame:
-    from modalens.interactions.attribution import FEATURE_METHODS
-
-    if feature_method not in FEATURE_METHODS:
-        raise ValueError(f"unknown feature method {feature_method!r}; choose from {sorted(FEATURE_METHODS)}")
-    fn = FEATURE_METHODS[feature_method]
-    options: dict[str, Any] = {"target": targets, "index": index}
-    if feature_method == "permutation":
-        options.update(n_permutations=n_permutations, seed=seed, batch_size=batch_size, progress=progress)
+    """The feature-level stage: the chosen method through the method contract, once per granularity."""
+    spec = MethodsAt("feature")[feature_method]
+    shared = {"n_permutations": n_permutations, "batch_size": batch_size, "seed": seed, "progress": progress}
+    options = spec.accepted(shared)  # the method declares which of the shared settings it takes
     frames = []
     for granularity in granularities:
-        if granularity not in ("steps", "features"):
-            raise ValueError(f"granularity must be 'steps' or 'features', got {granularity!r}")
-        result = fn(predictor, dataset, granularity=granularity, **options)
+        result = spec(predictor, dataset, target=targets, index=index, granularity=granularity, **options)
         frames.append(result.to_frame(dataset))
     return pd.concat(frames, ignore_index=True)
 
@@ -288,7 +282,7 @@ def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) ->
 
 
 def _dataset_measures(
-    predictor: BasePredictor,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     emap: bool,
     pid: bool,
@@ -297,18 +291,10 @@ def _dataset_measures(
     seed: int,
     progress: bool,
 ) -> dict[str, Any]:
+    """The dataset-level stage: each requested method through the method contract, its JSON summary by name."""
+    shared = {"batch_size": batch_size, "seed": seed, "progress": progress}
     measures: dict[str, Any] = {}
-    if emap:
-        from modalens.interactions.emap import emap as run_emap
-
-        measures["emap"] = run_emap(predictor, dataset, batch_size=batch_size, seed=seed, progress=progress).to_dict()
-    if pid and dataset.labels is not None and len(predictor.modalities) >= 2:
-        from modalens.interactions.pid import modality_pid
-
-        names = list(predictor.modalities)
-        measures["pid"] = {
-            f"{a}+{b}": modality_pid(None, dataset, (a, b), seed=seed).to_dict()
-            for i, a in enumerate(names)
-            for b in names[i + 1 :]
-        }
+    for name in [n for n, wanted in (("emap", emap), ("pid", pid)) if wanted]:
+        spec = MethodsAt("dataset")[name]
+        measures[name] = spec(predictor, dataset, **spec.accepted(shared)).to_dict()
     return measures

@@ -12,7 +12,8 @@ Padded steps (step mask False) are never players: they keep their values in ever
 Masking uses ``predictor.masker`` exactly as the modality-level explainer does, so a word's value is "relative to the
 text baseline" in the same sense as the modality's value.
 
-Three methods, one calling convention, registered in :data:`FEATURE_METHODS`:
+Three methods, registered in the one method registry (:mod:`modalens.interactions.methods`; this level's view is
+:data:`FEATURE_METHODS`) and called by its contract ``method(predictor, dataset, *, target, index, **options)``:
 
 - :func:`permutation_shapley`: model-agnostic Monte-Carlo Shapley values by walking random permutations of the
   players (antithetic pairs by default), batched over many instances and walks per model call, with a standard error
@@ -27,17 +28,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from math import factorial
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
-from modalens.interactions.coalitions import InterruptedExplanation
+from modalens.interactions.coalitions import InterruptedExplanation, subset_membership
+from modalens.interactions.methods import (
+    AttributionError,
+    MethodResult,
+    MethodsAt,
+    check_target,
+    get_method,
+    pick_target,
+    register_method,
+    resolve_index,
+)
+from modalens.interactions.shapley import shapley_weights
+from modalens.models.predictor import GradientPredictor, Predictor
 
 GRANULARITIES: tuple[str, ...] = ("steps", "features")
 MAX_EXACT_PLAYERS = 14
@@ -46,12 +56,21 @@ MAX_EXACT_PLAYERS = 14
 MAX_BATCH_CELLS = 2**25
 
 
-class AttributionError(ModalensError, ValueError):
-    """Bad arguments to a feature-attribution method; the message names the argument."""
+__all__ = [
+    "FEATURE_METHODS",
+    "GRANULARITIES",
+    "MAX_EXACT_PLAYERS",
+    "AttributionError",
+    "FeatureAttribution",
+    "exact_feature_shapley",
+    "integrated_gradients",
+    "list_feature_methods",
+    "permutation_shapley",
+]
 
 
 @dataclass
-class FeatureAttribution:
+class FeatureAttribution(MethodResult):
     """Per-instance attributions to steps or named features of every modality, for one explained output.
 
     Attributes
@@ -80,8 +99,11 @@ class FeatureAttribution:
         values share out.
     info
         Method details (antithetic, permutations, completeness gap ...), JSON-ready.
+    seconds
+        Wall-clock time when called through the method registry (0 otherwise).
     """
 
+    level: ClassVar[str] = "feature"
     granularity: str
     values: dict[str, np.ndarray]
     std_error: dict[str, np.ndarray] | None
@@ -92,6 +114,7 @@ class FeatureAttribution:
     prediction: np.ndarray | None = None
     base_value: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    seconds: float = 0.0
 
     @property
     def n_instances(self) -> int:
@@ -198,7 +221,7 @@ class _Layout:
         return {m: flat[..., o : o + s] for m, o, s in zip(self.names, self.offsets, self.sizes, strict=True)}
 
 
-def _layout(predictor: Any, dataset: MultimodalDataset, granularity: str) -> _Layout:
+def _layout(predictor: Predictor, dataset: MultimodalDataset, granularity: str) -> _Layout:
     if granularity not in GRANULARITIES:
         raise AttributionError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     names = tuple(predictor.modalities)
@@ -221,7 +244,12 @@ def _player_mask(dataset: MultimodalDataset, layout: _Layout, rows: np.ndarray) 
 
 
 def _evaluate(
-    predictor: Any, dataset: MultimodalDataset, layout: _Layout, inst: np.ndarray, keep: np.ndarray, batch_size: int
+    predictor: Predictor,
+    dataset: MultimodalDataset,
+    layout: _Layout,
+    inst: np.ndarray,
+    keep: np.ndarray,
+    batch_size: int,
 ) -> np.ndarray:
     """Model outputs ``[R, K]`` for rows ``(inst[r], keep[r])``: dataset row ``inst[r]`` with the player slots where
     ``keep[r]`` is False replaced by the baseline (padded steps always keep their values)."""
@@ -248,56 +276,6 @@ def _evaluate(
             masks[m] = real
         outs.append(predictor.predict(values, masks))
     return np.concatenate(outs, axis=0)
-
-
-def _resolve_index(dataset: MultimodalDataset, index: np.ndarray | None) -> np.ndarray:
-    n = len(dataset)
-    if index is None:
-        return np.arange(n)
-    idx = np.asarray(index)
-    if idx.dtype == bool:
-        if idx.shape != (n,):
-            raise AttributionError(f"index: a boolean index must have shape ({n},), got {idx.shape}")
-        return np.flatnonzero(idx)
-    if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-        raise AttributionError(f"index: expected a 1-D array of dataset row numbers, got {idx.dtype} {idx.shape}")
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise AttributionError(f"index: row numbers must lie in [0, {n}), got range [{idx.min()}, {idx.max()}]")
-    return idx.astype(np.int64)
-
-
-def _check_target(target: int | np.ndarray | None, n_dataset: int, rows: np.ndarray) -> np.ndarray | int | None:
-    """Validate ``target`` and return it per explained row (an array), an int, or None (choose per output)."""
-    if target is None:
-        return None
-    if np.isscalar(target):
-        if not isinstance(target, int | np.integer) or isinstance(target, bool):
-            raise AttributionError(f"target: expected None, an int or an int array, got {target!r}")
-        return int(target)
-    arr = np.asarray(target)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise AttributionError(f"target: expected an int array of output columns, got {arr.dtype} {arr.shape}")
-    if len(arr) == n_dataset:  # one per dataset row
-        return arr[rows].astype(np.int64)
-    if len(arr) == len(rows):  # one per explained instance
-        return arr.astype(np.int64)
-    raise AttributionError(
-        f"target: an array must hold one column per dataset row ({n_dataset}) or per explained instance "
-        f"({len(rows)}), got {len(arr)}"
-    )
-
-
-def _pick_target(predictor: Any, target: np.ndarray | int | None, full: np.ndarray, where: slice) -> np.ndarray:
-    """Per-instance output column from the full-input outputs ``full`` ([B, K])."""
-    k = full.shape[1]
-    if target is None:
-        if predictor.output_kind == "classification":
-            return full.argmax(1)
-        return np.zeros(len(full), dtype=np.int64)
-    t = np.full(len(full), target, dtype=np.int64) if isinstance(target, int) else target[where]
-    if (t < 0).any() or (t >= k).any():
-        raise AttributionError(f"target: output columns must lie in [0, {k}), got {sorted(set(t.tolist()))}")
-    return t
 
 
 def _chunks(sizes: np.ndarray, budget: int) -> Iterator[slice]:
@@ -344,7 +322,7 @@ def _package(
 
 
 def _run_chunked(
-    predictor: Any,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     layout: _Layout,
     rows: np.ndarray,
@@ -380,7 +358,7 @@ def _run_chunked(
             out = _evaluate(predictor, dataset, layout, inst, keep, batch_size)
             n_eval += len(inst)
             bounds = np.cumsum([0] + [len(k) for k, _ in plans])
-            t = _pick_target(predictor, target, out[bounds[:-1]], sl)
+            t = pick_target(predictor.output_kind, target, out[bounds[:-1]], sl)
             for j, (i, (_, state)) in enumerate(zip(range(sl.start, sl.stop), plans, strict=True)):
                 v = out[bounds[j] : bounds[j + 1], t[j]]
                 tgt[i], pred[i], base[i] = t[j], v[0], v[1]
@@ -415,8 +393,16 @@ def _run_chunked(
 # -- permutation sampling ---------------------------------------------------------------------------------------
 
 
+@register_method(
+    "permutation",
+    "feature",
+    description="Monte-Carlo Shapley values from antithetic, orthogonal permutation walks; any model",
+    batches_across_instances=True,
+    gives_standard_errors=True,
+    aliases=("permutation_shapley",),
+)
 def permutation_shapley(
-    predictor: Any,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     granularity: str = "steps",
@@ -495,8 +481,8 @@ def permutation_shapley(
         raise AttributionError(f"batch_size must be at least 1, got {batch_size}")
     walks = n_permutations + (n_permutations % 2 if antithetic else 0)
     layout = _layout(predictor, dataset, granularity)
-    rows = _resolve_index(dataset, index)
-    tgt = _check_target(target, len(dataset), rows)
+    rows = resolve_index(dataset, index)
+    tgt = check_target(target, len(dataset), rows)
     n_players = _player_mask(dataset, layout, rows).sum(1)
     cost = 2 + walks * np.maximum(n_players - 1, 0)
 
@@ -569,22 +555,16 @@ def _orthogonal_directions(rng: np.random.Generator, n: int, p: int) -> np.ndarr
 # -- exact enumeration ------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=MAX_EXACT_PLAYERS + 1)
-def _exact_weights(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """Coalition membership ``[2**p, p]`` and the matrix ``W`` with ``phi = v @ W`` over coalition codes."""
-    codes = np.arange(2**p)
-    member = ((codes[:, None] >> np.arange(p)) & 1).astype(bool)
-    size = member.sum(1)
-    w_size = np.array([factorial(s) * factorial(p - s - 1) / factorial(p) for s in range(p)] + [0.0])
-    # code c with j in it is "S + j" (|S| = size - 1): + weight; without j it is "S": - weight of |S| = size
-    weights = np.where(member, w_size[np.maximum(size - 1, 0)][:, None], -w_size[np.minimum(size, p)][:, None])
-    member.setflags(write=False)
-    weights.setflags(write=False)
-    return member, weights
-
-
+@register_method(
+    "exact",
+    "feature",
+    description="Exact Shapley values from all 2^P coalitions of each instance's players (small inputs)",
+    batches_across_instances=True,
+    exact=True,
+    aliases=("exact_feature_shapley",),
+)
 def exact_feature_shapley(
-    predictor: Any,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     granularity: str = "steps",
@@ -607,8 +587,8 @@ def exact_feature_shapley(
     if batch_size < 1:
         raise AttributionError(f"batch_size must be at least 1, got {batch_size}")
     layout = _layout(predictor, dataset, granularity)
-    rows = _resolve_index(dataset, index)
-    tgt = _check_target(target, len(dataset), rows)
+    rows = resolve_index(dataset, index)
+    tgt = check_target(target, len(dataset), rows)
     n_players = _player_mask(dataset, layout, rows).sum(1)
     if len(rows) and n_players.max() > max_players:
         worst = int(rows[int(n_players.argmax())])
@@ -620,14 +600,14 @@ def exact_feature_shapley(
 
     def plan(row: int, players: np.ndarray) -> tuple[np.ndarray, Any]:
         p = int(players.sum())
-        member, _ = _exact_weights(p)
+        member = subset_membership(p)
         keep = np.zeros((2 + 2**p, players.size), dtype=bool)
         keep[0] = players
         keep[2:, np.flatnonzero(players)] = member
         return keep, None
 
     def finish(v: np.ndarray, state: Any, p: int) -> tuple[np.ndarray, np.ndarray | None]:
-        return v[2:] @ _exact_weights(p)[1], None
+        return v[2:] @ shapley_weights(p), None
 
     return _run_chunked(
         predictor,
@@ -650,8 +630,16 @@ def exact_feature_shapley(
 # -- Integrated Gradients ---------------------------------------------------------------------------------------
 
 
+@register_method(
+    "integrated_gradients",
+    "feature",
+    description="captum's Integrated Gradients from the masker baseline to the input; differentiable models",
+    needs_gradients=True,
+    batches_across_instances=True,
+    aliases=("ig",),
+)
 def integrated_gradients(
-    predictor: Any,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     granularity: str = "steps",
@@ -673,8 +661,9 @@ def integrated_gradients(
     Parameters
     ----------
     predictor
-        A :class:`~modalens.models.predictor.TorchPredictor` (or any predictor with ``forward_tensors`` and
-        ``to_tensors``) over a differentiable module.
+        A predictor that declares ``supports_gradients`` (a :class:`~modalens.models.predictor.TorchPredictor`
+        over a differentiable module, or any :class:`~modalens.models.predictor.GradientPredictor`); others are
+        refused with a :class:`~modalens.interactions.methods.CapabilityError`.
     n_steps
         Integration points along the path.
     batch_size
@@ -684,19 +673,16 @@ def integrated_gradients(
 
     Other arguments as :func:`permutation_shapley`.
     """
-    if not (hasattr(predictor, "forward_tensors") and hasattr(predictor, "to_tensors")):
-        raise AttributionError(
-            f"integrated_gradients needs a differentiable TorchPredictor (forward_tensors / to_tensors); got "
-            f"{type(predictor).__name__}. Use permutation_shapley for other models"
-        )
+    get_method("integrated_gradients").check(predictor)  # the declared capability, before any work
+    model = cast(GradientPredictor, predictor)
     if n_steps < 2:
         raise AttributionError(f"n_steps must be at least 2, got {n_steps}")
     import torch
     from captum.attr import IntegratedGradients
 
     layout = _layout(predictor, dataset, granularity)
-    rows = _resolve_index(dataset, index)
-    tgt_spec = _check_target(target, len(dataset), rows)
+    rows = resolve_index(dataset, index)
+    tgt_spec = check_target(target, len(dataset), rows)
     names = layout.names
     n = len(rows)
     vals = np.zeros((n, layout.n_slots))
@@ -706,7 +692,7 @@ def integrated_gradients(
     def forward(*args: Any) -> Any:
         tensors = dict(zip(names, args[: len(names)], strict=True))
         masks = dict(zip(names, args[len(names) :], strict=True))
-        return predictor.forward_tensors(tensors, masks)
+        return model.forward_tensors(tensors, masks)
 
     ig = IntegratedGradients(forward)
     chunk = max(1, batch_size // n_steps)
@@ -718,15 +704,15 @@ def integrated_gradients(
             values = {m: dataset[m].values[r] for m in names}
             masks = {m: dataset[m].step_mask()[r] for m in names}
             baselines = {m: predictor.masker.apply(m, values[m], ~masks[m][:, :, None]) for m in names}
-            x_t, mask_t = predictor.to_tensors(values, masks)
-            b_t, _ = predictor.to_tensors(baselines, masks)
+            x_t, mask_t = model.to_tensors(values, masks)
+            b_t, _ = model.to_tensors(baselines, masks)
             inputs = tuple(x_t[m].float() for m in names)
             bases = tuple(b_t[m].float() for m in names)
             extra = tuple(mask_t[m] for m in names)
             with torch.no_grad():
                 full = forward(*inputs, *extra).double().cpu().numpy()
                 empty = forward(*bases, *extra).double().cpu().numpy()
-            t = _pick_target(predictor, tgt_spec, full, sl)
+            t = pick_target(predictor.output_kind, tgt_spec, full, sl)
             attrs, delta = ig.attribute(
                 inputs,
                 baselines=bases,
@@ -767,13 +753,11 @@ def integrated_gradients(
     return _package(layout, "integrated_gradients", vals, None, n_eval, rows, tgt, pred, base_out, info)
 
 
-FEATURE_METHODS: dict[str, Callable[..., FeatureAttribution]] = {
-    "permutation": permutation_shapley,
-    "integrated_gradients": integrated_gradients,
-    "exact": exact_feature_shapley,
-}
+FEATURE_METHODS = MethodsAt("feature")
+"""The feature-level methods of the one registry (:data:`modalens.interactions.methods.METHODS`), name -> spec;
+a spec is called like its function, by the method contract."""
 
 
 def list_feature_methods() -> list[str]:
     """Names of the registered feature-attribution methods (keys of :data:`FEATURE_METHODS`)."""
-    return sorted(FEATURE_METHODS)
+    return list(FEATURE_METHODS)

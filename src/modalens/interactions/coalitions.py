@@ -7,14 +7,18 @@ modality ``m`` when bit ``m`` of ``c`` is set, so coalition 0 is the empty set a
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from modalens.data.dataset import MultimodalDataset
-from modalens.models.predictor import BasePredictor
+from modalens.interactions.methods import AttributionError
+from modalens.models.predictor import Predictor
 
 MAX_MODALITIES = 8
+# Exact enumeration costs 2**P rows per instance; subsets (and the Shapley weights over them) go up to this many.
+MAX_SUBSET_PLAYERS = 20
 
 
 class InterruptedExplanation(KeyboardInterrupt):
@@ -29,12 +33,26 @@ class InterruptedExplanation(KeyboardInterrupt):
         self.partial = partial
 
 
+@lru_cache(maxsize=MAX_SUBSET_PLAYERS + 1)
+def subset_membership(n_players: int) -> np.ndarray:
+    """Read-only boolean ``[2**P, P]``: row ``c`` marks the players in coalition ``c`` (bit ``j`` is player ``j``).
+
+    The one enumeration of coalitions, for modalities (:func:`coalition_matrix`) and for steps or features
+    (exact feature Shapley); ``0 <= P <= MAX_SUBSET_PLAYERS``, and ``P = 0`` gives the empty coalition alone.
+    """
+    if not 0 <= n_players <= MAX_SUBSET_PLAYERS:
+        raise AttributionError(f"coalitions are enumerated for 0 to {MAX_SUBSET_PLAYERS} players, got {n_players}")
+    codes = np.arange(2**n_players)
+    member = ((codes[:, None] >> np.arange(n_players)) & 1).astype(bool)
+    member.setflags(write=False)
+    return member
+
+
 def coalition_matrix(n_modalities: int) -> np.ndarray:
     """Boolean ``[2**M, M]``: row ``c`` marks the modalities present in coalition ``c``."""
     if not 1 <= n_modalities <= MAX_MODALITIES:
-        raise ValueError(f"exact modality Shapley supports 1 to {MAX_MODALITIES} modalities, got {n_modalities}")
-    codes = np.arange(2**n_modalities)
-    return ((codes[:, None] >> np.arange(n_modalities)) & 1).astype(bool)
+        raise AttributionError(f"exact modality Shapley supports 1 to {MAX_MODALITIES} modalities, got {n_modalities}")
+    return subset_membership(n_modalities).copy()
 
 
 def coalition_label(present: Sequence[bool] | np.ndarray, names: Sequence[str]) -> str:
@@ -43,7 +61,7 @@ def coalition_label(present: Sequence[bool] | np.ndarray, names: Sequence[str]) 
 
 
 def coalition_batches(
-    predictor: BasePredictor,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     batch_size: int = 4096,
@@ -58,7 +76,7 @@ def coalition_batches(
     names = list(predictor.modalities)
     missing = [m for m in names if m not in dataset.modalities]
     if missing:
-        raise ValueError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
+        raise AttributionError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
     present = coalition_matrix(len(names))
     n_coal = present.shape[0]
     row_bytes = sum(4 * int(np.prod(dataset[m].values.shape[1:])) for m in names)
@@ -80,7 +98,7 @@ def coalition_batches(
 
 
 def evaluate_coalitions(
-    predictor: BasePredictor,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     batch_size: int = 4096,
@@ -118,5 +136,5 @@ def evaluate_coalitions(
     finally:
         bar.close()
     if out is None:
-        raise ValueError(f"dataset {dataset.name!r} has no instances")
+        raise AttributionError(f"dataset {dataset.name!r} has no instances")
     return out

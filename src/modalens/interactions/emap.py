@@ -29,23 +29,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
 from modalens.data.metrics import performance, performance_gap
+from modalens.interactions.methods import MethodError, MethodResult, register_method, resolve_index
 from modalens.models.masker import MaskerError
+from modalens.models.predictor import Predictor
 
 
-class EMAPError(ModalensError, ValueError):
+class EMAPError(MethodError):
     """EMAP was asked for something it cannot compute; the message names the argument."""
 
 
 @dataclass
-class EMAPResult:
+class EMAPResult(MethodResult):
     """A model's outputs next to its additive projection, and what the difference costs in performance.
 
     Attributes
@@ -87,7 +89,13 @@ class EMAPResult:
         Model rows evaluated.
     label_kind
         The dataset's label kind (None without labels).
+    notes
+        What could not be computed, and why.
+    method, seconds
+        ``"emap"``, and the wall-clock time when called through the method registry (0 otherwise).
     """
+
+    level: ClassVar[str] = "dataset"
 
     groups: list[str]
     index: np.ndarray
@@ -106,6 +114,8 @@ class EMAPResult:
     n_evaluations: int = 0
     label_kind: str | None = None
     notes: list[str] = field(default_factory=list)
+    method: str = "emap"
+    seconds: float = 0.0
 
     def to_frame(self) -> pd.DataFrame:
         """Long table: one row per instance x output with ``id, position, output, original, projected`` and one
@@ -140,7 +150,7 @@ class EMAPResult:
     def to_dict(self) -> dict:
         """A JSON-ready summary for run manifests (no per-instance arrays; NaN becomes None)."""
         return {
-            "method": "emap",
+            "method": self.method,
             "groups": list(self.groups),
             "n_instances": int(len(self.index)),
             "mixing": self.mixing,
@@ -167,8 +177,8 @@ def _json_dict(d: dict | None) -> dict | None:
     return {k: _json_float(v) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def _resolve_groups(predictor: object, dataset: MultimodalDataset, modalities: Sequence | None) -> list[list[str]]:
-    reads = list(predictor.modalities)  # type: ignore[attr-defined]
+def _resolve_groups(predictor: Predictor, dataset: MultimodalDataset, modalities: Sequence | None) -> list[list[str]]:
+    reads = list(predictor.modalities)
     missing = [m for m in reads if m not in dataset.modalities]
     if missing:
         raise EMAPError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
@@ -197,23 +207,25 @@ def _resolve_target(target: int | str | None, names: list[str]) -> int | None:
     return int(target) % len(names)
 
 
-def _evaluation_index(n_total: int, max_instances: int | None, seed: int) -> np.ndarray:
+def _evaluation_index(candidates: np.ndarray, max_instances: int | None, seed: int) -> np.ndarray:
+    """The rows evaluated: ``candidates`` (sorted dataset rows), or a seeded sub-sample of ``max_instances`` of them."""
+    n_total = len(candidates)
     if n_total < 2:
-        raise EMAPError(f"EMAP needs at least 2 instances, the dataset has {n_total}")
+        raise EMAPError(f"EMAP needs at least 2 instances, got {n_total}")
     if max_instances is None or n_total <= max_instances:
-        return np.arange(n_total)
+        return candidates
     if max_instances < 2:
         raise EMAPError(f"max_instances must be >= 2, got {max_instances}")
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_total, size=max_instances, replace=False))
+    return candidates[np.sort(rng.choice(n_total, size=max_instances, replace=False))]
 
 
 class _MixedEvaluator:
     """Evaluates f on rows that take each modality from a chosen instance, streamed in batches."""
 
-    def __init__(self, predictor: object, dataset: MultimodalDataset, index: np.ndarray, absent: list[str]):
+    def __init__(self, predictor: Predictor, dataset: MultimodalDataset, index: np.ndarray, absent: list[str]):
         self.predictor = predictor
-        self.reads = list(predictor.modalities)  # type: ignore[attr-defined]
+        self.reads = list(predictor.modalities)
         self.values = {m: dataset[m].values[index] for m in self.reads}
         self.masks = {m: dataset[m].step_mask()[index] for m in self.reads}
         self.absent = absent
@@ -227,12 +239,18 @@ class _MixedEvaluator:
         values = {m: self.values[m][rows[m]] for m in self.reads}
         masks = {m: self.masks[m][rows[m]] for m in self.reads}
         self.rows += len(first)
-        out = self.predictor.predict(values, masks, absent=self.absent)  # type: ignore[attr-defined]
+        out = self.predictor.predict(values, masks, absent=self.absent)
         return np.asarray(out, dtype=np.float64)
 
 
+@register_method(
+    "emap",
+    "dataset",
+    description="Additive projection of the model over its modalities (Hessel & Lee) and the performance gap to it",
+    batches_across_instances=True,
+)
 def emap(
-    predictor: object,
+    predictor: Predictor,
     dataset: MultimodalDataset,
     *,
     modalities: Sequence[str | Sequence[str]] | None = None,
@@ -242,6 +260,7 @@ def emap(
     target: int | str | None = None,
     mixing: str = "joint",
     progress: bool = True,
+    index: np.ndarray | None = None,
 ) -> EMAPResult:
     """The additive projection of a model over its modalities and the performance gap to it.
 
@@ -269,6 +288,9 @@ def emap(
         see the module docstring.
     progress
         Show a progress bar.
+    index
+        The dataset rows EMAP may evaluate (ints or a boolean mask; all by default); ``max_instances`` sub-samples
+        among them.
 
     Returns
     -------
@@ -280,9 +302,9 @@ def emap(
         raise EMAPError(f"batch_size must be >= 1, got {batch_size}")
     groups = _resolve_groups(predictor, dataset, modalities)
     listed = {m for g in groups for m in g}
-    absent = [m for m in predictor.modalities if m not in listed]  # type: ignore[attr-defined]
+    absent = [m for m in predictor.modalities if m not in listed]
     _ensure_baselines(predictor, dataset, absent)
-    index = _evaluation_index(len(dataset), max_instances, seed)
+    index = _evaluation_index(np.unique(resolve_index(dataset, index, EMAPError)), max_instances, seed)
     n = len(index)
     evaluate = _MixedEvaluator(predictor, dataset, index, absent)
     rng = np.random.default_rng(seed)
@@ -357,9 +379,9 @@ def _additive_parts(matrices: list[np.ndarray], m_groups: int) -> tuple[np.ndarr
     return grand.mean(0), terms - grand[None]
 
 
-def _ensure_baselines(predictor: object, dataset: MultimodalDataset, absent: list[str]) -> None:
+def _ensure_baselines(predictor: Predictor, dataset: MultimodalDataset, absent: list[str]) -> None:
     """Fit "mean" baselines of absent modalities on the dataset if the masker has not been fitted."""
-    masker = predictor.masker  # type: ignore[attr-defined]
+    masker = predictor.masker
     for m in absent:
         try:
             masker.baseline(m, *dataset[m].values.shape[1:])

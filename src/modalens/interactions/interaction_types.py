@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from modalens._core.errors import ConfigurationError
+from modalens.interactions.methods import AttributionError
+
 TYPES = ("dominance", "complement", "conflict", "none")
 ROLES = ("dominant", "supporting", "opposing", "minor")
 
@@ -38,11 +41,11 @@ class TypingConfig:
     def __post_init__(self) -> None:
         if not 0.5 <= self.dominance_share <= 1.0:
             # below 0.5 two modalities could both "dominate" the same instance
-            raise ValueError(f"dominance_share must lie in [0.5, 1], got {self.dominance_share}")
+            raise ConfigurationError(f"dominance_share must lie in [0.5, 1], got {self.dominance_share}")
         if not 0.0 <= self.relevance_share < self.dominance_share:
-            raise ValueError(f"relevance_share must lie in [0, dominance_share), got {self.relevance_share}")
+            raise ConfigurationError(f"relevance_share must lie in [0, dominance_share), got {self.relevance_share}")
         if self.min_total < 0:
-            raise ValueError(f"min_total must be >= 0, got {self.min_total}")
+            raise ConfigurationError(f"min_total must be >= 0, got {self.min_total}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,9 +79,10 @@ def classify(
     config = config or TypingConfig()
     phi = np.asarray(phi, dtype=np.float64)
     if phi.ndim != 2:
-        raise ValueError(f"phi must be [N, M], got shape {phi.shape}")
+        raise AttributionError(f"phi must be [N, M], got shape {phi.shape}")
     if not np.isfinite(phi).all():
-        raise ValueError(f"phi has {int((~np.isfinite(phi)).sum())} NaN/inf values; the model's outputs are not finite")
+        bad = int((~np.isfinite(phi)).sum())
+        raise AttributionError(f"phi has {bad} NaN/inf values; the model's outputs are not finite")
     n, m = phi.shape
     magnitude = np.abs(phi)
     total_abs = magnitude.sum(1)

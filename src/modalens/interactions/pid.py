@@ -19,26 +19,30 @@ cone: minimise sum q(x1,x2,y) log(q(x1,x2,y) / q(x1,x2)) subject to the two marg
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
-from modalens._core.errors import ModalensError
 from modalens.data.dataset import MultimodalDataset
+from modalens.interactions.methods import MethodError, MethodResult, register_method, resolve_index, rows_of
+from modalens.models.predictor import Predictor
 
 UNITS = {"bits": np.log(2.0), "nats": 1.0}
 # Entries below this are treated as zero when the program's solution is read back; solvers return ~1e-10 noise.
 _SOLUTION_FLOOR = 1e-12
 
 
-class PIDError(ModalensError, ValueError):
+class PIDError(MethodError):
     """A distribution or sample is unfit for the decomposition; the message names the argument."""
 
 
 @dataclass
-class PIDResult:
+class PIDResult(MethodResult):
     """Redundancy, unique information and synergy of two sources about a target.
 
     Attributes
@@ -65,7 +69,12 @@ class PIDResult:
         i.e. what the estimator reports when there is no information at all).
     notes
         Warnings about the estimate (e.g. a bias comparable to the information measured).
+    method, n_evaluations, seconds
+        ``"pid"``, the model rows predicted for the target (0 for labels and exact distributions) and the
+        wall-clock time of the estimate (0 for an exact distribution).
     """
+
+    level: ClassVar[str] = "dataset"
 
     redundancy: float
     unique1: float
@@ -81,6 +90,9 @@ class PIDResult:
     names: tuple[str, str] = ("x1", "x2")
     extra: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    method: str = "pid"
+    n_evaluations: int = 0
+    seconds: float = 0.0
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (for run manifests)."""
@@ -89,6 +101,7 @@ class PIDResult:
             out[key] = float(out[key])
         out["sizes"] = list(self.sizes)
         out["names"] = list(self.names)
+        out.pop("seconds")  # timings live in the run's timings, so equal estimates give equal records
         return out
 
     def atoms(self) -> dict[str, float]:
@@ -429,7 +442,7 @@ def pooled_features(dataset: MultimodalDataset, name: str, representation: str =
 
 
 def modality_pid(
-    predictor: object | None,
+    predictor: Predictor | None,
     dataset: MultimodalDataset,
     modalities: Sequence[str] | None = None,
     *,
@@ -441,6 +454,7 @@ def modality_pid(
     unit: str = "bits",
     n_shuffles: int = 0,
     batch_size: int = 4096,
+    output: int | None = None,
 ) -> PIDResult:
     """PID of two modalities' pooled features about the labels or about a model's predictions.
 
@@ -463,31 +477,70 @@ def modality_pid(
         estimate whose plug-in bias stays small.
     batch_size
         Rows per forward pass when predicting.
+    output
+        With ``target="prediction"``: the output column whose value is the target (binned like any continuous
+        target); None takes the predicted class of classifiers and column 0 of regressors.
     """
+    clock = time.perf_counter()
     names = list(modalities) if modalities is not None else dataset.modality_names[:2]
+    _check_pair(dataset, names)
+    y, y_discrete, n_eval = _pid_target(predictor, dataset, target, output, batch_size)
+    result = _pair_pid(dataset, names, y, y_discrete, representation, n_clusters, n_bins, seed, unit, n_shuffles)
+    result.extra.update({"target": target, "representation": representation})
+    if output is not None:
+        result.extra["output"] = int(output)
+    result.n_evaluations = n_eval
+    result.seconds = time.perf_counter() - clock
+    return result
+
+
+def _check_pair(dataset: MultimodalDataset, names: Sequence[str]) -> None:
     if len(names) != 2:
-        raise PIDError(f"modality_pid needs exactly two modalities, got {names}")
+        raise PIDError(f"modality_pid needs exactly two modalities, got {list(names)}")
     for name in names:
         if name not in dataset.modalities:
             raise PIDError(f"dataset {dataset.name!r} has no modality {name!r}; it has {dataset.modality_names}")
+
+
+def _pid_target(
+    predictor: Predictor | None, dataset: MultimodalDataset, target: str, output: int | None, batch_size: int
+) -> tuple[np.ndarray, bool, int]:
+    """The variable the modalities inform about: ``(y, y_discrete, model rows predicted)``."""
     if target == "label":
+        if output is not None:
+            raise PIDError("output picks a model output column; it applies to target='prediction', not 'label'")
         if dataset.labels is None:
             raise PIDError(f"dataset {dataset.name!r} has no labels; use target='prediction' with a predictor")
-        y = dataset.labels
-        y_discrete = dataset.label_kind == "classification"
-    elif target == "prediction":
-        if predictor is None:
-            raise PIDError("target='prediction' needs a predictor")
-        out = _predict_all(predictor, dataset, batch_size)
-        if getattr(predictor, "output_kind", "regression") == "classification":
-            y, y_discrete = out.argmax(1), True
-        else:
-            y, y_discrete = out[:, 0], False
-    else:
+        return dataset.labels, dataset.label_kind == "classification", 0
+    if target != "prediction":
         raise PIDError(f"target must be 'label' or 'prediction', got {target!r}")
+    if predictor is None:
+        raise PIDError("target='prediction' needs a predictor")
+    out = _predict_all(predictor, dataset, batch_size)
+    if output is not None:
+        if isinstance(output, bool) or not isinstance(output, int | np.integer) or not 0 <= output < out.shape[1]:
+            raise PIDError(f"output: expected a column index in [0, {out.shape[1]}), got {output!r}")
+        return out[:, int(output)], False, len(out)
+    if predictor.output_kind == "classification":
+        return out.argmax(1), True, len(out)
+    return out[:, 0], False, len(out)
+
+
+def _pair_pid(
+    dataset: MultimodalDataset,
+    names: Sequence[str],
+    y: np.ndarray,
+    y_discrete: bool,
+    representation: str,
+    n_clusters: int | str,
+    n_bins: int | None,
+    seed: int,
+    unit: str,
+    n_shuffles: int,
+) -> PIDResult:
     x1 = pooled_features(dataset, names[0], representation)
     x2 = pooled_features(dataset, names[1], representation)
-    result = pid_estimate(
+    return pid_estimate(
         x1,
         x2,
         y,
@@ -496,15 +549,131 @@ def modality_pid(
         y_discrete=y_discrete,
         seed=seed,
         unit=unit,
-        names=names,
+        names=list(names),
         n_shuffles=n_shuffles,
     )
-    result.extra.update({"target": target, "representation": representation})
-    return result
 
 
-def _predict_all(predictor: object, dataset: MultimodalDataset, batch_size: int) -> np.ndarray:
-    reads = list(predictor.modalities)  # type: ignore[attr-defined]
+@dataclass
+class PIDPairs(MethodResult):
+    """PID of every pair of a predictor's modalities (or of chosen pairs), the dataset-level ``"pid"`` method.
+
+    Attributes
+    ----------
+    pairs
+        ``"<a>+<b>"`` -> the :class:`PIDResult` of modalities a and b.
+    about
+        ``"label"`` or ``"prediction"``: what the modalities inform about.
+    instances
+        ``[N]`` dataset rows used.
+    method, n_evaluations, seconds
+        As for every :class:`~modalens.interactions.methods.MethodResult`.
+    """
+
+    level: ClassVar[str] = "dataset"
+    pairs: dict[str, PIDResult]
+    about: str
+    instances: np.ndarray
+    method: str = "pid"
+    n_evaluations: int = 0
+    seconds: float = 0.0
+
+    def __getitem__(self, pair: str) -> PIDResult:
+        if pair not in self.pairs:
+            raise PIDError(f"no PID for {pair!r}; the pairs are {list(self.pairs)}")
+        return self.pairs[pair]
+
+    def to_dict(self) -> dict[str, dict]:
+        """``{"<a>+<b>": PIDResult.to_dict()}``, JSON-ready (the run manifest's ``dataset_measures["pid"]``)."""
+        return {pair: result.to_dict() for pair, result in self.pairs.items()}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per pair: the pair, the four atoms, the total and the unit."""
+        return pd.DataFrame(
+            [
+                {
+                    "pair": pair,
+                    "redundancy": r.redundancy,
+                    "unique1": r.unique1,
+                    "unique2": r.unique2,
+                    "synergy": r.synergy,
+                    "total": r.total,
+                    "unit": r.unit,
+                }
+                for pair, r in self.pairs.items()
+            ]
+        )
+
+
+@register_method(
+    "pid",
+    "dataset",
+    description="Partial information decomposition (redundancy, uniqueness, synergy) of each pair of modalities",
+)
+def pairwise_pid(
+    predictor: Predictor,
+    dataset: MultimodalDataset,
+    *,
+    target: int | None = None,
+    index: np.ndarray | None = None,
+    pairs: Sequence[Sequence[str]] | None = None,
+    about: str = "auto",
+    representation: str = "mean",
+    n_clusters: int | str = "auto",
+    n_bins: int | None = None,
+    seed: int = 0,
+    unit: str = "bits",
+    n_shuffles: int = 0,
+    batch_size: int = 4096,
+) -> PIDPairs:
+    """PID of the pooled features of every pair of the predictor's modalities (:func:`modality_pid` per pair).
+
+    Parameters
+    ----------
+    predictor
+        The predictor; its modalities make the pairs, and with ``about="prediction"`` its outputs the target.
+    dataset
+        The instances.
+    target
+        With ``about="prediction"``: the output column informed about (None: predicted class of classifiers,
+        column 0 of regressors). Must be None for ``about="label"``.
+    index
+        Dataset rows to use (ints or a boolean mask); all by default.
+    pairs
+        The pairs of modality names (default: every pair of the predictor's modalities, in its order).
+    about
+        ``"label"``, ``"prediction"``, or ``"auto"`` (default): the labels when the dataset has them, else the
+        model's predictions.
+    representation, n_clusters, n_bins, seed, unit, n_shuffles, batch_size
+        As for :func:`modality_pid`.
+    """
+    rows = resolve_index(dataset, index, PIDError)
+    data = rows_of(dataset, rows)
+    reads = list(predictor.modalities)
+    every_pair = [[a, b] for i, a in enumerate(reads) for b in reads[i + 1 :]]
+    chosen = [list(p) for p in pairs] if pairs is not None else every_pair
+    if not chosen:
+        raise PIDError(f"PID needs at least two modalities; the predictor reads {reads}")
+    for pair in chosen:
+        _check_pair(data, pair)
+    if about == "auto":
+        about = "label" if data.labels is not None else "prediction"
+    y, y_discrete, n_eval = _pid_target(predictor, data, about, target, batch_size)
+    results = {}
+    for pair in chosen:
+        clock = time.perf_counter()
+        result = _pair_pid(data, pair, y, y_discrete, representation, n_clusters, n_bins, seed, unit, n_shuffles)
+        result.extra.update({"target": about, "representation": representation})
+        if target is not None:
+            result.extra["output"] = int(target)
+        result.n_evaluations = n_eval
+        result.seconds = time.perf_counter() - clock
+        results["+".join(pair)] = result
+    return PIDPairs(pairs=results, about=about, instances=rows, n_evaluations=n_eval)
+
+
+def _predict_all(predictor: Predictor, dataset: MultimodalDataset, batch_size: int) -> np.ndarray:
+    reads = list(predictor.modalities)
     missing = [m for m in reads if m not in dataset.modalities]
     if missing:
         raise PIDError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
@@ -513,5 +682,5 @@ def _predict_all(predictor: object, dataset: MultimodalDataset, batch_size: int)
         sl = slice(start, min(len(dataset), start + batch_size))
         values = {m: dataset[m].values[sl] for m in reads}
         masks = {m: dataset[m].step_mask()[sl] for m in reads}
-        parts.append(np.asarray(predictor.predict(values, masks), dtype=np.float64))  # type: ignore[attr-defined]
+        parts.append(np.asarray(predictor.predict(values, masks), dtype=np.float64))
     return np.concatenate(parts, axis=0)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from modalens.data.dataset import DatasetError
 from modalens.interactions.explanation import Explanation
 from modalens.interactions.interaction_types import TypingConfig, classify
 
@@ -47,16 +48,16 @@ def role_agreement(explanation: Explanation, columns: Mapping[str, str] | None =
     """
     columns = dict(columns or role_columns(explanation))
     if not columns:
-        raise ValueError("the dataset has no role columns (meta['<modality>_role']); nothing to compare against")
+        raise DatasetError("the dataset has no role columns (meta['<modality>_role']); nothing to compare against")
     labels = explanation.dataset.labels
     if labels is None:
-        raise ValueError("role agreement needs labels (their sign is what a modality agrees or disagrees with)")
+        raise DatasetError("role agreement needs labels (their sign is what a modality agrees or disagrees with)")
     meta = explanation.dataset.meta
     label_sign = np.sign(labels)
     rows = []
     for modality, column in columns.items():
         if column not in meta.columns:
-            raise ValueError(f"metadata has no column {column!r} for modality {modality!r}")
+            raise DatasetError(f"metadata has no column {column!r} for modality {modality!r}")
         m = explanation.modalities.index(modality)
         phi = explanation.shapley[:, m]
         share = explanation.types.shares[:, m]

@@ -28,7 +28,9 @@ class PredictorError(ModalensError, ValueError):
 
 @runtime_checkable
 class Predictor(Protocol):
-    """What the explainers need from a model.
+    """What the explanation methods need from a model; every function that takes a predictor takes this.
+
+    :class:`BasePredictor` and its adapters implement it; any other object with these members works too.
 
     Attributes
     ----------
@@ -37,20 +39,43 @@ class Predictor(Protocol):
     output_kind
         ``"regression"`` or ``"classification"``.
     output_names
-        K names, one per output column.
+        K names, one per output column (None until the first prediction when not given).
     masker
         The baselines used for absent modalities and masked steps/features.
+    supports_gradients
+        Whether the predictor offers a differentiable forward pass (:class:`GradientPredictor`); methods that
+        need gradients (``MethodSpec.needs_gradients``) refuse predictors that do not declare it.
     """
 
     modalities: tuple[str, ...]
     output_kind: str
-    output_names: list[str]
+    output_names: list[str] | None
     masker: Masker
+
+    @property
+    def supports_gradients(self) -> bool: ...
 
     def predict(
         self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray], absent: Collection[str] = ()
     ) -> np.ndarray:
         """Predict ``[B, K]`` for a batch of ``[B, T, D]`` arrays; modalities in ``absent`` take their baseline."""
+        ...
+
+    def describe(self) -> dict:
+        """A JSON-ready description (adapter, modalities, output kind and names, masker) for run manifests."""
+        ...
+
+
+@runtime_checkable
+class GradientPredictor(Predictor, Protocol):
+    """A predictor with a differentiable forward pass on torch tensors (``supports_gradients`` is True)."""
+
+    def to_tensors(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> tuple[dict, dict]:
+        """The batch as torch tensors (values, masks) on the model's device."""
+        ...
+
+    def forward_tensors(self, tensors: dict[str, Any], masks: dict[str, Any]) -> Any:
+        """The differentiable forward pass; returns ``[B, K]``."""
         ...
 
 
@@ -75,6 +100,11 @@ class BasePredictor:
         self.output_kind = output_kind
         self.output_names = list(output_names) if output_names is not None else None
         self.masker = masker if masker is not None else Masker()
+
+    @property
+    def supports_gradients(self) -> bool:
+        """False: numpy adapters have no differentiable forward pass (:class:`TorchPredictor` does)."""
+        return False
 
     def forward(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -206,6 +236,11 @@ class TorchPredictor(BasePredictor):
         self.module = module.to(self.device).eval()
         self.call, self.pass_masks, self.outputs = call, pass_masks, outputs
 
+    @property
+    def supports_gradients(self) -> bool:
+        """True: :meth:`forward_tensors` is differentiable, so gradient methods (Integrated Gradients) apply."""
+        return True
+
     def forward_tensors(self, tensors: dict[str, Any], masks: dict[str, Any]) -> Any:
         """The differentiable forward pass on torch tensors (used by gradient methods); returns ``[B, K]``."""
         import torch
@@ -239,7 +274,7 @@ class TorchPredictor(BasePredictor):
 
 
 def wrap(model: Any, modalities: Sequence[str], **kwargs: Any) -> BasePredictor:
-    """Wrap a torch module, a scikit-learn estimator or a callable in the matching adapter."""
+    """Wrap a torch module, a scikit-learn estimator or a callable in the matching adapter (a predictor as is)."""
     if isinstance(model, BasePredictor):
         return model
     try:
