@@ -121,7 +121,7 @@ def test_mmsa_and_csd_through_load_dataset(tmp_path, corpus):
 def test_unknown_format_lists_supported(tmp_path):
     odd = tmp_path / "data.xyz"
     odd.write_bytes(b"hello there")
-    with pytest.raises(DatasetError, match=r"data\.xyz: unknown dataset format.*native.*parquet.*mmsa.*csd"):
+    with pytest.raises(DatasetError, match=r"data\.xyz: unknown dataset format.*csd.*mmsa.*native.*parquet"):
         load_dataset(odd)
     with pytest.raises(DatasetError, match=r"unknown dataset format 'hdf'.*supported"):
         load_dataset(odd, format="hdf")
@@ -134,8 +134,19 @@ def test_unknown_format_lists_supported(tmp_path):
 
 
 def test_registry(tmp_path):
-    assert list_formats()[:4] == ["native", "parquet", "mmsa", "csd"]
-    with pytest.raises(ValueError, match="already registered"):
+    from modalens._core.errors import ConfigurationError
+    from modalens._core.registry import Registry
+    from modalens.data.loaders import FORMATS
+
+    assert isinstance(FORMATS, Registry)  # the one registry helper, shared with methods, extractors, architectures
+    assert list_formats() == ["csd", "mmsa", "native", "parquet"]
+    assert {f: FORMATS.get(f).save is not None for f in list_formats()} == {
+        "csd": False,
+        "mmsa": False,
+        "native": True,
+        "parquet": True,
+    }
+    with pytest.raises(ConfigurationError, match="already registered"):
         register_loader("native", lambda p: None)
     calls = []
 
@@ -151,7 +162,9 @@ def test_registry(tmp_path):
         assert len(load_dataset(tmp_path / "x.tsvtest", flag=1)) == 2
         assert calls == [("x.tsvtest", {"flag": 1})] and "tsv-test" in list_formats()
     finally:
-        loaders._FORMATS.pop("tsv-test", None)
+        if "tsv-test" in loaders.FORMATS:
+            loaders.FORMATS.unregister("tsv-test")
+    assert "tsv-test" not in list_formats()
 
 
 def test_parquet_bad_input(tmp_path):

@@ -215,3 +215,19 @@ def test_configs_validate_and_round_trip():
         make_config("early_lstm", DIMS, task="classification")
     with pytest.raises(ConfigError, match="reference"):
         make_config("early_lstm", DIMS, reference="image")
+
+
+def test_architectures_live_in_the_shared_registry():
+    from modalens._core.errors import ConfigurationError
+    from modalens._core.registry import Registry
+    from modalens.models.reference import EarlyFusionLSTM, list_architectures, register_architecture
+
+    assert isinstance(ARCHITECTURES, Registry)
+    assert list_architectures() == list(ARCHITECTURES) == ["early_lstm", "late_lstm", "mult"]
+    assert "mult" in ARCHITECTURES and "gru" not in ARCHITECTURES
+    for arch in ARCHITECTURES:
+        cls = ARCHITECTURES.get(arch)
+        assert cls.config_class.architecture == arch
+        assert isinstance(build_model(make_config(arch, DIMS)), cls)
+    with pytest.raises(ConfigurationError, match="already registered"):
+        register_architecture(EarlyFusionLSTM)

@@ -1,7 +1,8 @@
 """One entry point for every dataset format: ``load_dataset(path)`` / ``save_dataset(dataset, path)``.
 
-Formats are found through a registry (:func:`register_loader`, :func:`list_formats`); ``format="auto"`` picks one
-from the file extension, then from the file's first bytes:
+Formats are found through a registry (:data:`FORMATS`, a :class:`~modalens._core.registry.Registry`, the helper
+that also holds the explanation methods, feature extractors and reference architectures; :func:`register_loader`,
+:func:`list_formats`); ``format="auto"`` picks one from the file extension, then from the file's first bytes:
 
 =========  ==========================  ===================  ==================================================
 format     extensions                  magic                reader
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.atomic import write_atomically
+from modalens._core.registry import Registry
 from modalens.data import native
 from modalens.data.csd import load_csd
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
@@ -62,7 +64,8 @@ class DatasetFormat:
     description: str
 
 
-_FORMATS: dict[str, DatasetFormat] = {}
+FORMATS: Registry[DatasetFormat] = Registry("dataset format")
+"""Every dataset format by name (the built-in ones are registered at the end of this module)."""
 
 
 def register_loader(
@@ -92,31 +95,32 @@ def register_loader(
     description
         One line for listings.
     replace
-        Allow replacing an existing registration of the same name.
+        Allow replacing an existing registration of the same name; without it a taken name raises
+        :class:`~modalens._core.errors.ConfigurationError`.
     """
-    if name in _FORMATS and not replace:
-        raise ValueError(f"dataset format {name!r} is already registered (pass replace=True to override)")
     fmt = DatasetFormat(name, load, save, tuple(e.lower() for e in extensions), tuple(magic), description)
-    _FORMATS[name] = fmt
-    return fmt
+    return FORMATS.register(name, fmt, replace=replace)
 
 
 def list_formats() -> list[str]:
-    """Names of the registered dataset formats."""
-    return list(_FORMATS)
+    """Names of the registered dataset formats, sorted."""
+    return FORMATS.names()
+
+
+def _formats() -> list[DatasetFormat]:
+    return [fmt for _, fmt in FORMATS.items()]
 
 
 def _supported() -> str:
     return "; ".join(
-        f"{f.name} ({', '.join(f.extensions) or 'no extension'}{'' if f.save else ', read only'})"
-        for f in _FORMATS.values()
+        f"{f.name} ({', '.join(f.extensions) or 'no extension'}{'' if f.save else ', read only'})" for f in _formats()
     )
 
 
 def _get(name: str) -> DatasetFormat:
-    if name not in _FORMATS:
+    if name not in FORMATS:
         raise DatasetError(f"unknown dataset format {name!r}; supported: {_supported()}")
-    return _FORMATS[name]
+    return FORMATS.get(name)
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -129,12 +133,12 @@ def detect_format(path: str | os.PathLike) -> str:
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
     suffix = source.suffix.lower()
-    for fmt in _FORMATS.values():
+    for fmt in _formats():
         if suffix in fmt.extensions:
             return fmt.name
     with source.open("rb") as handle:
         head = handle.read(16)
-    for fmt in _FORMATS.values():
+    for fmt in _formats():
         if any(head.startswith(m) for m in fmt.magic):
             return fmt.name
     raise DatasetError(
@@ -163,10 +167,10 @@ def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike, format: st
     target = Path(path)
     if format == "auto":
         suffix = target.suffix.lower()
-        format = next((f.name for f in _FORMATS.values() if suffix in f.extensions and f.save), "native")
+        format = next((f.name for f in _formats() if suffix in f.extensions and f.save), "native")
     fmt = _get(format)
     if fmt.save is None:
-        writable = [f.name for f in _FORMATS.values() if f.save]
+        writable = [f.name for f in _formats() if f.save]
         raise DatasetError(f"format {format!r} is read only; modalens writes {writable}")
     return fmt.save(dataset, target)
 

@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from modalens._core.errors import ModalensError
+from modalens._core.registry import Registry
 
 
 class ConfigError(ModalensError, ValueError):
@@ -581,24 +582,37 @@ class MulTLike(ReferenceModel):
         return self.head(torch.cat(pooled, dim=-1))
 
 
-ARCHITECTURES: dict[str, type[ReferenceModel]] = {
-    "early_lstm": EarlyFusionLSTM,
-    "late_lstm": LateFusionLSTM,
-    "mult": MulTLike,
-}
-"""Architecture name -> model class; each class's ``config_class`` is its configuration dataclass."""
+ARCHITECTURES: Registry[type[ReferenceModel]] = Registry("architecture")
+"""Architecture name -> model class (a :class:`~modalens._core.registry.Registry`, the helper that also holds the
+explanation methods, dataset loaders and feature extractors); each class's ``config_class`` is its configuration
+dataclass, whose ``architecture`` is the name. ``name in ARCHITECTURES`` and ``list(ARCHITECTURES)`` work as for a
+dict."""
+
+
+def register_architecture(model_class: type[ReferenceModel], *, replace: bool = False) -> type[ReferenceModel]:
+    """Register a model class under its configuration's ``architecture`` name (usable as a class decorator)."""
+    return ARCHITECTURES.register(model_class.config_class.architecture, model_class, replace=replace)
+
+
+for _builtin in (EarlyFusionLSTM, LateFusionLSTM, MulTLike):
+    register_architecture(_builtin)
+del _builtin
 
 
 def list_architectures() -> list[str]:
-    """The registered architecture names."""
-    return list(ARCHITECTURES)
+    """The registered architecture names, sorted."""
+    return ARCHITECTURES.names()
+
+
+def _model_class(architecture: str) -> type[ReferenceModel]:
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"architecture: unknown {architecture!r}; choose one of {list_architectures()}")
+    return ARCHITECTURES.get(architecture)
 
 
 def make_config(architecture: str, modalities: Mapping[str, int], **options: Any) -> ReferenceConfig:
     """Build the configuration of a registered architecture; unknown options are refused by name."""
-    if architecture not in ARCHITECTURES:
-        raise ConfigError(f"architecture: unknown {architecture!r}; choose one of {list_architectures()}")
-    cls = ARCHITECTURES[architecture].config_class
+    cls = _model_class(architecture).config_class
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
@@ -622,6 +636,4 @@ def config_from_dict(data: Mapping[str, Any]) -> ReferenceConfig:
 
 def build_model(config: ReferenceConfig) -> ReferenceModel:
     """Instantiate the model a configuration describes."""
-    if config.architecture not in ARCHITECTURES:
-        raise ConfigError(f"architecture: unknown {config.architecture!r}; choose one of {list_architectures()}")
-    return ARCHITECTURES[config.architecture](config)
+    return _model_class(config.architecture)(config)
