@@ -72,11 +72,19 @@ def _error_line(message: str) -> None:
 
 @app.command()
 def methods() -> None:
-    """List the registered explanation methods by level."""
-    from modalens.interactions import list_methods
+    """List the registered explanation methods by level, with their declared capabilities and options."""
+    from modalens.interactions.methods import CAPABILITIES, LEVELS, method_specs
 
-    for level, names in list_methods().items():
-        console.print(f"[bold]{level}[/bold]: {', '.join(names)}")
+    for level in LEVELS:
+        console.print(f"[bold]{level}[/bold]")
+        for spec in method_specs(level):
+            aliases = f" (also {', '.join(spec.aliases)})" if spec.aliases else ""
+            flags = ", ".join(f"{c.replace('_', ' ')}: {'yes' if getattr(spec, c) else 'no'}" for c in CAPABILITIES)
+            console.print(
+                f"  [bold]{escape(spec.name)}[/bold]{escape(aliases)}: {escape(spec.description)}", soft_wrap=True
+            )
+            console.print(f"    {flags}", soft_wrap=True, markup=False)
+            console.print(f"    options: {', '.join(sorted(spec.options)) or 'none'}", soft_wrap=True, markup=False)
 
 
 @app.command()
