@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from modalens._core.errors import ConfigurationError
 from modalens.interactions.explanation import set_viewer
 
 _SERVERS: dict[tuple[str, ...], tuple[object, int]] = {}
@@ -119,7 +120,7 @@ def show(
             'sandbox="allow-scripts allow-same-origin"></iframe>'
         )
         return AppView(frame)
-    raise ValueError(f"mode must be 'server' or 'inline', got {mode!r}")
+    raise ConfigurationError(f"mode must be 'server' or 'inline', got {mode!r}")
 
 
 set_viewer(show)  # Explanation.show() (in the engine, below the app) opens explanations through this function

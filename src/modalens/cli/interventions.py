@@ -17,7 +17,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from modalens.cli.common import console, error_exit
+from modalens.cli.common import UsageError, console, error_exit
 from modalens.cli.feature_inputs import load_images, load_model, read_pairs_table
 
 DEMO = "demo"
@@ -53,7 +53,7 @@ def load_inputs(spec: str, class_emb: Path | None = None, label_column: str | No
         from modalens.features.embeddings import PrecomputedEmbeddings
 
         if Path(spec).suffix.lower() not in (".parquet", ".npz"):
-            raise ValueError(f"{spec}: embeddings must be 'demo', a .parquet or an .npz file (modalens features embed)")
+            raise UsageError(f"{spec}: embeddings must be 'demo', a .parquet or an .npz file (modalens features embed)")
         pre = PrecomputedEmbeddings.load(spec)
         inputs = Inputs(pre.image_emb, pre.text_emb, pre.meta)
     if class_emb is not None:
@@ -61,9 +61,9 @@ def load_inputs(spec: str, class_emb: Path | None = None, label_column: str | No
     if label_column is not None:
         inputs.labels = _labels(inputs.meta, label_column, spec)
     if (inputs.class_emb is None) != (inputs.labels is None):
-        raise ValueError("zero-shot accuracy needs both --class-emb and --label-column (or neither)")
+        raise UsageError("zero-shot accuracy needs both --class-emb and --label-column (or neither)")
     if inputs.labels is not None and (inputs.labels.min() < 0 or inputs.labels.max() >= len(inputs.class_emb)):
-        raise ValueError(
+        raise UsageError(
             f"labels must index the {len(inputs.class_emb)} class embeddings, got range "
             f"[{inputs.labels.min()}, {inputs.labels.max()}]"
         )
@@ -74,11 +74,11 @@ def _load_class_emb(path: Path, dim: int) -> np.ndarray:
     try:
         emb = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read class embeddings as .npy (pickled arrays are refused): {exc}") from exc
+        raise UsageError(f"{path}: cannot read class embeddings as .npy (pickled arrays are refused): {exc}") from exc
     if emb.ndim != 2 or emb.shape[1] != dim:
-        raise ValueError(f"{path}: class embeddings must be [C, {dim}] like the pairs, got shape {emb.shape}")
+        raise UsageError(f"{path}: class embeddings must be [C, {dim}] like the pairs, got shape {emb.shape}")
     if not np.isfinite(emb).all():
-        raise ValueError(f"{path}: class embeddings contain NaN or inf")
+        raise UsageError(f"{path}: class embeddings contain NaN or inf")
     from modalens.features.embeddings import l2_normalise
 
     return l2_normalise(emb.astype(np.float32))  # the pairs are unit-norm too: the extractor sees one scale
@@ -86,10 +86,10 @@ def _load_class_emb(path: Path, dim: int) -> np.ndarray:
 
 def _labels(meta: pd.DataFrame, column: str, spec: str) -> np.ndarray:
     if column not in meta.columns:
-        raise ValueError(f"{spec}: no column {column!r}; it has {list(meta.columns)}")
+        raise UsageError(f"{spec}: no column {column!r}; it has {list(meta.columns)}")
     values = meta[column].to_numpy()
     if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{spec}: column {column!r} must hold integer class indices, got dtype {values.dtype}")
+        raise UsageError(f"{spec}: column {column!r} must hold integer class indices, got dtype {values.dtype}")
     return values.astype(np.int64)
 
 
@@ -120,7 +120,7 @@ def _check_groups(groups: list[str] | None, categories: np.ndarray) -> None:
     valid = sorted(set(categories) - {"inactive"})
     unknown = [g for g in groups or [] if g not in valid]
     if unknown:
-        raise ValueError(f"unknown group(s) {unknown}; this run's categories are {valid}")
+        raise UsageError(f"unknown group(s) {unknown}; this run's categories are {valid}")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -187,7 +187,7 @@ def remove(
         ext, cats = _run_parts(run)
         data = load_inputs(embeddings, class_emb, label_column)
         if attribute_column not in data.meta.columns:
-            raise ValueError(f"{embeddings}: no column {attribute_column!r}; it has {list(data.meta.columns)}")
+            raise UsageError(f"{embeddings}: no column {attribute_column!r}; it has {list(data.meta.columns)}")
         attribute = pd.factorize(data.meta[attribute_column])[0]
         frame = concept_removal(
             ext,
@@ -224,7 +224,7 @@ def steer(
 
     try:
         if side not in ("text", "image"):
-            raise ValueError(f"--side must be 'text' or 'image', got {side!r}")
+            raise UsageError(f"--side must be 'text' or 'image', got {side!r}")
         ext, _ = _run_parts(run)
         data = load_inputs(embeddings)
         queries, gallery = (data.text_emb, data.image_emb) if side == "text" else (data.image_emb, data.text_emb)
@@ -271,7 +271,7 @@ def attack(
             pictures = load_images(table[image_column].astype(str).tolist()[:limit], Path(images).parent)
         embedder = load_model(model, device=device)
         if getattr(embedder, "dim", ext.d_in) != ext.d_in:
-            raise ValueError(f"model {model!r} embeds in {embedder.dim} dims; the run's extractor reads {ext.d_in}")
+            raise UsageError(f"model {model!r} embeds in {embedder.dim} dims; the run's extractor reads {ext.d_in}")
         ext.to(device)
         result = feature_attack(
             embedder,

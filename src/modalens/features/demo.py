@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from modalens.features.embeddings import EmbeddingError, l2_normalise
+from modalens.features.errors import FeatureError
 
 DEMO_ASSETS = Path(__file__).resolve().parent / "demo_assets"
 ASSET_FILES = ("projection.safetensors", "pairs.npz", "pairs.parquet", "prompts.npz", "build.json")
@@ -129,7 +130,7 @@ def load_demo_assets(root: str | os.PathLike | None = None) -> DemoAssets:
 def balanced_subset(labels: np.ndarray, n: int) -> np.ndarray:
     """Indices of ``n`` rows taken round-robin over classes (each class's rows in order), returned sorted."""
     if n < 1:
-        raise ValueError(f"max_pairs must be >= 1, got {n}")
+        raise FeatureError(f"max_pairs must be >= 1, got {n}")
     per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
     order = [idx[r] for r in range(max(map(len, per_class))) for idx in per_class if r < len(idx)]
     return np.sort(np.asarray(order[:n], dtype=np.int64))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from modalens.features.errors import FeatureError
 from modalens.features.mds import CROSS_MODAL, INACTIVE
 from modalens.features.sae import FeatureExtractor, check_embeddings
 
@@ -41,9 +42,9 @@ def zero_shot_accuracy(image_emb: np.ndarray, class_emb: np.ndarray, labels: np.
     """Share of images whose zero-shot prediction equals ``labels`` (class indices into ``class_emb`` rows)."""
     labels = np.asarray(labels)
     if len(labels) != len(image_emb):
-        raise ValueError(f"labels has {len(labels)} entries for {len(image_emb)} images")
+        raise FeatureError(f"labels has {len(labels)} entries for {len(image_emb)} images")
     if labels.min() < 0 or labels.max() >= len(class_emb):
-        raise ValueError(
+        raise FeatureError(
             f"labels must be class indices in [0, {len(class_emb)}), got range {labels.min()}..{labels.max()}"
         )
     return float((zero_shot_predict(image_emb, class_emb) == labels).mean())
@@ -95,7 +96,7 @@ def ablate_features(extractor: FeatureExtractor, emb: np.ndarray, features: Sequ
     """Embeddings (or NCL codes) with ``features`` set to zero (see module doc for the edit space)."""
     feats = np.asarray(list(features), dtype=np.int64)
     if feats.size and (feats.min() < 0 or feats.max() >= extractor.d_sae):
-        raise ValueError(f"feature indices must be in [0, {extractor.d_sae}), got {feats.min()}..{feats.max()}")
+        raise FeatureError(f"feature indices must be in [0, {extractor.d_sae}), got {feats.min()}..{feats.max()}")
     return extractor.edit(emb, _zero(feats))
 
 
@@ -163,9 +164,9 @@ def group_ablation(
     txt = check_embeddings(text_emb, "text_emb", d=extractor.d_in)
     cats = np.asarray(categories).astype(str)
     if len(cats) != extractor.d_sae:
-        raise ValueError(f"categories has {len(cats)} entries, the extractor has {extractor.d_sae} features")
+        raise FeatureError(f"categories has {len(cats)} entries, the extractor has {extractor.d_sae} features")
     if (class_text_emb is None) != (labels is None):
-        raise ValueError("pass both class_text_emb and labels for zero-shot accuracy, or neither")
+        raise FeatureError("pass both class_text_emb and labels for zero-shot accuracy, or neither")
     cls = check_embeddings(class_text_emb, "class_text_emb", d=extractor.d_in) if class_text_emb is not None else None
     rep = extractor.representation
     before = _task_metrics(rep(img), rep(txt), rep(cls) if cls is not None else None, labels, ks)
@@ -201,10 +202,10 @@ def attribute_scores(extractor: FeatureExtractor, emb: np.ndarray, attribute: np
     z = extractor.encode_numpy(check_embeddings(emb, "emb", d=extractor.d_in)).astype(np.float64)
     attr = np.asarray(attribute)
     if len(attr) != len(z):
-        raise ValueError(f"attribute has {len(attr)} entries for {len(z)} embeddings")
+        raise FeatureError(f"attribute has {len(attr)} entries for {len(z)} embeddings")
     values = np.unique(attr)
     if len(values) < 2:
-        raise ValueError(f"attribute must take at least 2 values, got {values.tolist()}")
+        raise FeatureError(f"attribute must take at least 2 values, got {values.tolist()}")
     std = z.std(axis=0)
     best = np.zeros(z.shape[1])
     for v in values:
@@ -241,7 +242,7 @@ def probe_accuracy(x: np.ndarray, y: np.ndarray, *, cv: int = 5, seed: int = 0) 
     y = np.asarray(y)
     folds = min(cv, int(np.unique(y, return_counts=True)[1].min()))
     if folds < 2:
-        raise ValueError("every attribute value needs at least 2 samples for a cross-validated probe")
+        raise FeatureError("every attribute value needs at least 2 samples for a cross-validated probe")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # small probes run faster on one BLAS thread than on several competing ones
@@ -302,14 +303,14 @@ def concept_removal(
     attr = np.asarray(attribute)
     cats = np.asarray(categories).astype(str)
     if len(cats) != extractor.d_sae:
-        raise ValueError(f"categories has {len(cats)} entries, the extractor has {extractor.d_sae} features")
+        raise FeatureError(f"categories has {len(cats)} entries, the extractor has {extractor.d_sae} features")
     if scores is None:
         scores = attribute_scores(extractor, img, attr)
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != extractor.d_sae:
-        raise ValueError(f"scores has {len(scores)} entries, the extractor has {extractor.d_sae} features")
+        raise FeatureError(f"scores has {len(scores)} entries, the extractor has {extractor.d_sae} features")
     if (class_text_emb is None) != (labels is None):
-        raise ValueError("pass both class_text_emb and labels for task accuracy, or neither")
+        raise FeatureError("pass both class_text_emb and labels for task accuracy, or neither")
     cls = check_embeddings(class_text_emb, "class_text_emb", d=extractor.d_in) if class_text_emb is not None else None
     rng = np.random.default_rng(seed)
 
@@ -430,19 +431,19 @@ def feature_attack(
         Where to run (default: the extractor's device).
     """
     if direction not in ("raise", "lower"):
-        raise ValueError(f"direction must be 'raise' or 'lower', got {direction!r}")
+        raise FeatureError(f"direction must be 'raise' or 'lower', got {direction!r}")
     if eps <= 0 or steps < 1:
-        raise ValueError(f"eps must be > 0 and steps >= 1, got eps={eps}, steps={steps}")
+        raise FeatureError(f"eps must be > 0 and steps >= 1, got eps={eps}, steps={steps}")
     feats = [int(f) for f in features]
     if not feats or min(feats) < 0 or max(feats) >= extractor.d_sae:
-        raise ValueError(f"features must be non-empty indices in [0, {extractor.d_sae}), got {feats}")
+        raise FeatureError(f"features must be non-empty indices in [0, {extractor.d_sae}), got {feats}")
     device = torch.device(device) if device is not None else extractor.W_enc.device
     pixels = images if isinstance(images, torch.Tensor) else model.preprocess_images(images)
     pixels = pixels.detach().float().to(device)
     if pixels.ndim != 4 or pixels.shape[1] != 3:
-        raise ValueError(f"images must become [B, 3, H, W] pixels, got shape {tuple(pixels.shape)}")
+        raise FeatureError(f"images must become [B, 3, H, W] pixels, got shape {tuple(pixels.shape)}")
     if pixels.min() < 0 or pixels.max() > 1:
-        raise ValueError("pixels must lie in [0, 1]")
+        raise FeatureError("pixels must lie in [0, 1]")
     sign = 1.0 if direction == "raise" else -1.0
     step = step_size if step_size is not None else 2.5 * eps / steps
     idx = torch.tensor(feats, device=device)
@@ -523,7 +524,7 @@ def steer(
     """
     e = check_embeddings(emb, "emb", d=extractor.d_in).astype(np.float64)
     if not 0 <= feature < extractor.d_sae:
-        raise ValueError(f"feature must be in [0, {extractor.d_sae}), got {feature}")
+        raise FeatureError(f"feature must be in [0, {extractor.d_sae}), got {feature}")
     direction = extractor.W_dec.detach().cpu().numpy()[feature].astype(np.float64)
     if mode == "add":
         out = e + alpha * direction / max(np.linalg.norm(direction), 1e-12)
@@ -531,7 +532,7 @@ def steer(
         z = extractor.encode_numpy(e.astype(np.float32))[:, feature].astype(np.float64)
         out = e + (alpha - 1.0) * z[:, None] * direction[None, :]
     else:
-        raise ValueError(f"mode must be 'add' or 'scale', got {mode!r}")
+        raise FeatureError(f"mode must be 'add' or 'scale', got {mode!r}")
     if renormalize:
         out = out * (
             np.linalg.norm(e, axis=1, keepdims=True) / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
@@ -565,7 +566,7 @@ def steering_retrieval(
     act = extractor.encode_numpy(gal)[:, feature]
     carriers = act > 0
     if not carriers.any():
-        raise ValueError(f"feature {feature} is zero on every gallery item: nothing to steer towards")
+        raise FeatureError(f"feature {feature} is zero on every gallery item: nothing to steer towards")
     rows = []
     for alpha in alphas:
         q = steer(extractor, query_emb, feature, alpha=alpha, mode=mode) if alpha != 0 else np.asarray(query_emb)

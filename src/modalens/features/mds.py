@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from modalens.features.errors import FeatureError
+
 CROSS_MODAL = "cross-modal"
 INACTIVE = "inactive"
 DEFAULT_CATEGORY_NAMES = {"image": "vision", "vision": "vision", "text": "language", "language": "language"}
@@ -43,21 +45,21 @@ def _checked(activations: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> tu
         arrays = list(activations)
         names = [f"modality_{i}" for i in range(len(arrays))]
     if len(arrays) < 2:
-        raise ValueError(f"dominance needs at least 2 modalities, got {len(arrays)}")
+        raise FeatureError(f"dominance needs at least 2 modalities, got {len(arrays)}")
     checked: list[np.ndarray] = []
     for name, arr in zip(names, arrays, strict=True):
         a = np.asarray(arr, dtype=np.float32)
         if a.ndim != 2:
-            raise ValueError(f"activations[{name!r}] must be 2-D [N pairs, F features], got shape {a.shape}")
+            raise FeatureError(f"activations[{name!r}] must be 2-D [N pairs, F features], got shape {a.shape}")
         if not np.isfinite(a).all():
-            raise ValueError(f"activations[{name!r}] contains NaN or infinite values")
+            raise FeatureError(f"activations[{name!r}] contains NaN or infinite values")
         if (a < 0).any():
-            raise ValueError(
+            raise FeatureError(
                 f"activations[{name!r}] has negative values (min {a.min():.3g}); MDS needs non-negative activations "
                 "(use ReLU/SAE/NCL codes, or clip raw dimensions at 0)"
             )
         if checked and a.shape != checked[0].shape:
-            raise ValueError(f"activations[{name!r}] has shape {a.shape}, expected {checked[0].shape} like the first")
+            raise FeatureError(f"activations[{name!r}] has shape {a.shape}, expected {checked[0].shape} like the first")
         checked.append(a)
     return names, checked
 
@@ -130,11 +132,11 @@ def bootstrap_dominance(
 
 def _check_bootstrap_options(n_boot: int, ci: float, chunk: int | None) -> None:
     if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
+        raise FeatureError(f"ci must be in (0, 1), got {ci}")
     if n_boot < 10:
-        raise ValueError(f"n_boot must be >= 10 for a percentile interval, got {n_boot}")
+        raise FeatureError(f"n_boot must be >= 10 for a percentile interval, got {n_boot}")
     if chunk is not None and chunk < 1:
-        raise ValueError(f"chunk must be a positive number of features, got {chunk}")
+        raise FeatureError(f"chunk must be a positive number of features, got {chunk}")
 
 
 def _bootstrap(
@@ -190,12 +192,12 @@ def categorize(
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must be [F, K >= 2], got shape {scores.shape}")
+        raise FeatureError(f"scores must be [F, K >= 2], got shape {scores.shape}")
     if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+        raise FeatureError(f"k must be >= 0, got {k}")
     names = list(category_names) if category_names is not None else [f"modality_{i}" for i in range(scores.shape[1])]
     if len(names) != scores.shape[1]:
-        raise ValueError(f"{len(names)} category names for {scores.shape[1]} modalities")
+        raise FeatureError(f"{len(names)} category names for {scores.shape[1]} modalities")
     valid = np.isfinite(scores).all(axis=1)
     cats = np.full(len(scores), INACTIVE, dtype=object)
     if not valid.any():
@@ -349,7 +351,7 @@ def analyze_dominance(
     names, arrays = _checked(activations)  # validated once, used by every step below
     cat_names = list(category_names) if category_names is not None else category_names_for(names)
     if len(set(cat_names)) != len(cat_names) or CROSS_MODAL in cat_names or INACTIVE in cat_names:
-        raise ValueError(f"category names must be distinct and not {CROSS_MODAL!r}/{INACTIVE!r}: {cat_names}")
+        raise FeatureError(f"category names must be distinct and not {CROSS_MODAL!r}/{INACTIVE!r}: {cat_names}")
     if n_boot:
         _check_bootstrap_options(n_boot, ci, None)
     scores, n_active = _scores(arrays, eps)

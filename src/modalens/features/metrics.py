@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from modalens.features.errors import FeatureError
 from modalens.features.mds import feature_chunks
 
 
@@ -45,9 +46,9 @@ def top_activating(activations: np.ndarray, k: int = 20) -> tuple[np.ndarray, np
     """
     acts = np.asarray(activations)
     if acts.ndim != 2:
-        raise ValueError(f"activations must be 2-D [N, F], got shape {acts.shape}")
+        raise FeatureError(f"activations must be 2-D [N, F], got shape {acts.shape}")
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise FeatureError(f"k must be >= 1, got {k}")
     n, f = acts.shape
     kk = min(k, n)
     order = np.empty((f, kk), dtype=np.int64)
@@ -74,9 +75,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def _check_reference(reference: np.ndarray, index: np.ndarray) -> np.ndarray:
     ref = np.asarray(reference, dtype=np.float64)
     if ref.ndim != 2:
-        raise ValueError(f"reference embeddings must be 2-D [N, d], got shape {ref.shape}")
+        raise FeatureError(f"reference embeddings must be 2-D [N, d], got shape {ref.shape}")
     if index.size and index.max() >= len(ref):
-        raise ValueError(f"top sample index {int(index.max())} is outside the reference embeddings (N={len(ref)})")
+        raise FeatureError(f"top sample index {int(index.max())} is outside the reference embeddings (N={len(ref)})")
     return _unit(ref)
 
 
@@ -143,7 +144,7 @@ def win_rate(a: np.ndarray, b: np.ndarray, *, paired: bool | None = None, tol: f
         paired = len(a) == len(b)
     if paired:
         if len(a) != len(b):
-            raise ValueError(f"paired WinRate needs equal lengths, got {len(a)} and {len(b)}")
+            raise FeatureError(f"paired WinRate needs equal lengths, got {len(a)} and {len(b)}")
         ok = np.isfinite(a) & np.isfinite(b)
         diff = a[ok] - b[ok]
         n = int(ok.sum())
@@ -195,7 +196,7 @@ def compare_methods(
         if categories is not None and method in categories:
             cats = np.asarray(categories[method]).astype(str)
             if len(cats) != len(s):
-                raise ValueError(f"categories[{method!r}] has {len(cats)} entries for {len(s)} scores")
+                raise FeatureError(f"categories[{method!r}] has {len(cats)} entries for {len(s)} scores")
             for c in np.unique(cats):
                 groups.setdefault(c, {})[method] = s[cats == c]
     for cat, by_method in groups.items():

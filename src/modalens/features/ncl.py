@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from modalens.features.errors import FeatureError
 from modalens.features.sae import (
     ExtractorConfig,
     ExtractorSpec,
@@ -57,9 +58,9 @@ class NCLConfig(ExtractorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.temperature > 0:
-            raise ValueError(f"NCLConfig.temperature must be > 0, got {self.temperature!r}")
+            raise FeatureError(f"NCLConfig.temperature must be > 0, got {self.temperature!r}")
         if self.l1_coefficient < 0 or self.decoder_ridge < 0:
-            raise ValueError("NCLConfig.l1_coefficient and decoder_ridge must be >= 0")
+            raise FeatureError("NCLConfig.l1_coefficient and decoder_ridge must be >= 0")
 
 
 class NCLHead(FeatureExtractor):
@@ -122,7 +123,7 @@ def train_ncl(
     """
     img, txt = check_pairs(image_emb, text_emb)
     if img.shape[1] != cfg.d_in:
-        raise ValueError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
+        raise FeatureError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     head = NCLHead(cfg).to(device)

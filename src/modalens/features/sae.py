@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from modalens._core.registry import Registry
+from modalens.features.errors import FeatureError
 from modalens.models.loop import Callback, fit, shuffled_batches
 
 CFG_FILE = "cfg.json"
@@ -61,9 +62,9 @@ class ExtractorConfig:
         for name in ("d_in", "d_sae", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name} must be a positive integer, got {value!r}")
+                raise FeatureError(f"{type(self).__name__}.{name} must be a positive integer, got {value!r}")
         if not self.lr > 0:
-            raise ValueError(f"{type(self).__name__}.lr must be > 0, got {self.lr!r}")
+            raise FeatureError(f"{type(self).__name__}.lr must be > 0, got {self.lr!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"architecture": self.architecture, **asdict(self)}
@@ -85,7 +86,7 @@ class ReLUSAEConfig(ExtractorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.l1_coefficient < 0:
-            raise ValueError(f"ReLUSAEConfig.l1_coefficient must be >= 0, got {self.l1_coefficient!r}")
+            raise FeatureError(f"ReLUSAEConfig.l1_coefficient must be >= 0, got {self.l1_coefficient!r}")
 
 
 @dataclass
@@ -98,7 +99,7 @@ class TopKSAEConfig(ExtractorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.k, int | np.integer) or not 1 <= self.k <= self.d_sae:
-            raise ValueError(f"TopKSAEConfig.k must be an integer in [1, d_sae={self.d_sae}], got {self.k!r}")
+            raise FeatureError(f"TopKSAEConfig.k must be an integer in [1, d_sae={self.d_sae}], got {self.k!r}")
 
 
 # --------------------------------------------------------------------------------------------------------- modules
@@ -184,7 +185,7 @@ class FeatureExtractor(nn.Module):
         z = self.encode_numpy(x)
         z_new = np.asarray(edit_codes(z.copy()), dtype=np.float32)
         if z_new.shape != z.shape:
-            raise ValueError(f"edit_codes returned shape {z_new.shape}, expected {z.shape}")
+            raise FeatureError(f"edit_codes returned shape {z_new.shape}, expected {z.shape}")
         if self.edit_space == "code":
             return z_new
         delta = (z_new - z) @ self.W_dec.detach().cpu().numpy()
@@ -308,14 +309,14 @@ def check_embeddings(x: Any, name: str, d: int | None = None) -> np.ndarray:
         x = x.detach().cpu().numpy()
     arr = np.asarray(x)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [N, d], got shape {arr.shape}")
+        raise FeatureError(f"{name} must be a 2-D array [N, d], got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+        raise FeatureError(f"{name} must be numeric, got dtype {arr.dtype}")
     if d is not None and arr.shape[1] != d:
-        raise ValueError(f"{name} has width {arr.shape[1]}, expected {d}")
+        raise FeatureError(f"{name} has width {arr.shape[1]}, expected {d}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values (row {int(np.where(~np.isfinite(arr))[0][0])})")
+        raise FeatureError(f"{name} contains NaN or infinite values (row {int(np.where(~np.isfinite(arr))[0][0])})")
     return arr
 
 
@@ -324,9 +325,9 @@ def check_pairs(image_emb: Any, text_emb: Any) -> tuple[np.ndarray, np.ndarray]:
     img = check_embeddings(image_emb, "image_emb")
     txt = check_embeddings(text_emb, "text_emb")
     if img.shape != txt.shape:
-        raise ValueError(f"image_emb {img.shape} and text_emb {txt.shape} must have the same shape [N, d] (pairs)")
+        raise FeatureError(f"image_emb {img.shape} and text_emb {txt.shape} must have the same shape [N, d] (pairs)")
     if len(img) < 2:
-        raise ValueError(f"need at least 2 pairs, got {len(img)}")
+        raise FeatureError(f"need at least 2 pairs, got {len(img)}")
     return img, txt
 
 
@@ -360,7 +361,7 @@ def train_sae(
 
     img, txt = check_pairs(image_emb, text_emb)
     if img.shape[1] != cfg.d_in:
-        raise ValueError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
+        raise FeatureError(f"embeddings have width {img.shape[1]} but cfg.d_in = {cfg.d_in}")
     module_cls = ReLUSAE if isinstance(cfg, ReLUSAEConfig) else TopKSAE
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -472,16 +473,16 @@ def load_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") 
     try:
         raw = json.loads(cfg_file.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{cfg_file} is not valid JSON: {exc}") from exc
+        raise FeatureError(f"{cfg_file} is not valid JSON: {exc}") from exc
     ours = dict(raw.get("modalens") or {})
     if ours:
         name = canonical_name(ours.pop("architecture", ""))
     else:
         arch = raw.get("architecture", "standard")
         if arch not in ("standard", "topk"):
-            raise ValueError(f"{cfg_file}: SAELens architecture {arch!r} is not supported (standard, topk)")
+            raise FeatureError(f"{cfg_file}: SAELens architecture {arch!r} is not supported (standard, topk)")
         if not raw.get("apply_b_dec_to_input", True) or raw.get("normalize_activations", "none") != "none":
-            raise ValueError(f"{cfg_file}: only apply_b_dec_to_input=true and normalize_activations='none' load")
+            raise FeatureError(f"{cfg_file}: only apply_b_dec_to_input=true and normalize_activations='none' load")
         name = "relu" if arch == "standard" else "topk"
         ours = {"d_in": raw["d_in"], "d_sae": raw["d_sae"]}
         if name == "topk":
@@ -492,7 +493,7 @@ def load_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") 
     tensors = load_file(str(weights_file))
     missing = [k for k in WEIGHT_KEYS if k not in tensors]
     if missing:
-        raise ValueError(f"{weights_file} lacks tensors {missing}; expected {list(WEIGHT_KEYS)}")
+        raise FeatureError(f"{weights_file} lacks tensors {missing}; expected {list(WEIGHT_KEYS)}")
     expected = {
         "W_enc": (cfg.d_in, cfg.d_sae),
         "b_enc": (cfg.d_sae,),
@@ -502,6 +503,6 @@ def load_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") 
     with torch.no_grad():
         for key, shape in expected.items():
             if tuple(tensors[key].shape) != shape:
-                raise ValueError(f"{weights_file}: {key} has shape {tuple(tensors[key].shape)}, expected {shape}")
+                raise FeatureError(f"{weights_file}: {key} has shape {tuple(tensors[key].shape)}, expected {shape}")
             getattr(module, key).copy_(tensors[key].float())
     return module.to(device).eval()

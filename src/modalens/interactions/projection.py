@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from modalens._core.errors import ConfigurationError
+
 Method = Literal["umap", "tsne", "pca"]
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
 
@@ -56,13 +58,13 @@ def project(explanation_vectors: np.ndarray, method: Method = "umap", seed: int 
     """
     x = np.asarray(explanation_vectors, dtype=np.float64)
     if x.ndim != 2:
-        raise ValueError(f"explanation_vectors must be a 2-D [N, K] array, got shape {x.shape}")
+        raise ConfigurationError(f"explanation_vectors must be a 2-D [N, K] array, got shape {x.shape}")
     if x.shape[0] == 0:
-        raise ValueError("explanation_vectors has no rows (N = 0); nothing to project")
+        raise ConfigurationError("explanation_vectors has no rows (N = 0); nothing to project")
     if not np.isfinite(x).all():
-        raise ValueError(f"explanation_vectors must be finite; {int((~np.isfinite(x)).sum())} NaN/inf entries")
+        raise ConfigurationError(f"explanation_vectors must be finite; {int((~np.isfinite(x)).sum())} NaN/inf entries")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigurationError(f"method must be one of {METHODS}, got {method!r}")
     n = x.shape[0]
     # Too few points for a neighbour graph: a linear projection is the only honest layout.
     if method == "pca" or n < 5:
