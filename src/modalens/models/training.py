@@ -60,7 +60,6 @@ __all__ = [
     "evaluate",
     "load_model",
     "load_pretrained",
-    "model_metrics",
     "predict",
     "pretrained_dir",
     "read_model_config",
@@ -77,17 +76,6 @@ class ModelFileError(ModalensError, ValueError):
 
 class TrainingError(ModalensError, ValueError):
     """A dataset cannot be used for training (no labels, an empty split ...)."""
-
-
-# -- metrics -----------------------------------------------------------------------------------------------------
-def model_metrics(task: str, y_true: np.ndarray, output: np.ndarray) -> dict[str, Any]:
-    """Metrics of model output against labels, by :func:`modalens.data.metrics.performance`.
-
-    Regression output ``[N]`` on the sentiment scale gets the MMSA sentiment metrics (``mae``, ``corr``,
-    ``acc2_nonneg``, ``f1_nonneg``, ``acc2_nonzero``, ``f1_nonzero``, ``acc5``, ``acc7``), other regression
-    targets ``mae``/``rmse``/``corr``/``r2``; ``[N, C]`` logits get ``accuracy``/``f1_macro``/``f1_weighted``.
-    """
-    return performance(task, y_true, output)
 
 
 # -- data plumbing -----------------------------------------------------------------------------------------------
@@ -204,7 +192,7 @@ def evaluate(
         raise TrainingError(f"dataset {dataset.name!r} has no labels to evaluate against")
     index = np.arange(len(dataset)) if index is None else np.asarray(index)
     out = predict(module, dataset, index, batch_size=batch_size, device=device)
-    return model_metrics(module.config.task, dataset.labels[index], out)
+    return performance(module.config.task, dataset.labels[index], out)
 
 
 # -- training ----------------------------------------------------------------------------------------------------
@@ -369,7 +357,7 @@ def train(
         valid_out = predict(module, dataset, parts["valid"], device=dev)
         valid_y = dataset.labels[parts["valid"]]
         valid_loss = float(loss_fn(torch.from_numpy(valid_out), torch.from_numpy(valid_y)))
-        metrics = model_metrics(task, valid_y, valid_out)
+        metrics = performance(task, valid_y, valid_out)
         row = {"epoch": state.epoch + 1, "train_loss": state.row["loss"], "valid_loss": valid_loss}
         row.update({f"valid_{k}": v for k, v in metrics.items() if isinstance(v, float)})
         row["seconds"] = time.perf_counter() - state.epoch_started
