@@ -15,6 +15,7 @@ from modalens.app.notebook import show as _show_run  # noqa: E402  (also registe
 from modalens.data.dataset import MediaColumn, Modality, MultimodalDataset  # noqa: E402
 from modalens.data.loaders import list_formats, load_dataset, save_dataset  # noqa: E402
 from modalens.interactions import Explanation, TypingConfig, explain, list_methods, load_run  # noqa: E402
+from modalens.interactions.config import ExplainConfig  # noqa: E402
 from modalens.models import CallablePredictor, Masker, SklearnPredictor, TorchPredictor, wrap  # noqa: E402
 
 
@@ -25,6 +26,7 @@ def show(run_dir: str, **kwargs: object) -> object:
 
 __all__ = [
     "CallablePredictor",
+    "ExplainConfig",
     "Explanation",
     "Masker",
     "MediaColumn",
