@@ -114,3 +114,19 @@ def test_bad_model_output_and_inputs_are_named(ds):
         CallablePredictor(lambda v: v["text"].sum((1, 2)), ["text"]).predict(ds.arrays(), ds.masks(), absent=["x"])
     with pytest.raises(PredictorError, match="cannot wrap"):
         wrap(42, ["text"])
+
+
+def test_predictors_declare_the_protocol_and_their_gradient_capability(ds):
+    from modalens.models.predictor import GradientPredictor, Predictor
+
+    torch.manual_seed(0)
+    torch_p = TorchPredictor(TwoInput(), ["text", "audio"], pass_masks=True)
+    callable_p = CallablePredictor(lambda v: v["text"].sum((1, 2)), ["text", "audio"])
+    sklearn_p = SklearnPredictor(LinearRegression().fit(np.zeros((3, 5)), np.zeros(3)), ["text", "audio"])
+    for p in (torch_p, callable_p, sklearn_p):
+        assert isinstance(p, Predictor)
+        assert set(p.describe()) >= {"adapter", "modalities", "output_kind", "output_names", "masker"}
+    assert torch_p.supports_gradients and isinstance(torch_p, GradientPredictor)
+    assert not callable_p.supports_gradients and not sklearn_p.supports_gradients
+    assert not isinstance(callable_p, GradientPredictor)
+    assert wrap(torch_p, ["ignored"]) is torch_p  # a predictor is used as it is; only bare models are wrapped
