@@ -196,13 +196,6 @@ def _target_indices(full_outputs: np.ndarray, output_kind: str, target: int | st
     raise ValueError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
 
 
-def _rows(dataset: MultimodalDataset, index: np.ndarray) -> MultimodalDataset:
-    """The dataset restricted to ``index``; the dataset itself when that is every row in order (no copy)."""
-    if len(index) == len(dataset) and np.array_equal(index, np.arange(len(dataset))):
-        return dataset
-    return dataset.take(index)
-
-
 def _map_instances(
     fn: Callable[[MultimodalDataset, np.ndarray], Any], dataset: MultimodalDataset, backend: str, options: dict
 ) -> Any:
