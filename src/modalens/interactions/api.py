@@ -74,13 +74,6 @@ def explain(
         an unknown name is refused with the list of valid ones.
     """
     config = (config or ExplainConfig()).updated(**options)
-    method, feature_method, granularities = config.method, config.feature_method, config.granularities
-    n_permutations, target, typing = config.n_permutations, config.target, config.typing
-    templates, template_support, emap, pid = config.templates, config.template_support, config.emap, config.pid
-    projection, batch_size, seed, progress = config.projection, config.batch_size, config.seed, config.progress
-    backend, backend_options = config.backend, dict(config.backend_options)
-    if method not in _MODALITY_METHODS:
-        raise ValueError(f"unknown modality method {method!r}; choose from {sorted(_MODALITY_METHODS)}")
     if not isinstance(predictor, BasePredictor):
         if modalities is None:
             raise ConfigurationError("pass modalities=[...] to explain a bare model (or wrap it with modalens.wrap)")
@@ -89,77 +82,111 @@ def explain(
         raise ConfigurationError(f"dataset {dataset.name!r} has no instances to explain")
     if predictor.masker.needs_fit:
         predictor.masker.fit(baseline_data if baseline_data is not None else dataset)
-    timings: dict[str, float] = {}
-    names = list(predictor.modalities)
+    run = _Stages(predictor, dataset, config)
+    explanation = run.timed("modality", run.modality)
+    if config.feature_method is not None:
+        explanation.feature_attributions = run.timed("features", run.features, explanation.target)
+    if config.templates and explanation.feature_attributions is not None:
+        explanation.templates, explanation.template_members = run.timed("templates", run.templates, explanation)
+    if config.emap or config.pid:
+        explanation.dataset_measures = run.timed("dataset_measures", run.dataset_measures)
+    if config.projection is not None and len(dataset) >= 5:
+        explanation.projection = run.timed("projection", run.projection, explanation)
+    return explanation
 
-    def per_instance(fn: Callable[[MultimodalDataset, np.ndarray], Any]) -> Any:
-        return _map_instances(fn, dataset, backend, backend_options or {})
 
-    clock = time.perf_counter()
-    modality_method = _MODALITY_METHODS[method]
-    shared = {"batch_size": batch_size, "seed": seed, "progress": progress}  # each method takes what it declares
-    values = per_instance(  # [N, C, K]
-        lambda ds, idx: modality_method(predictor, ds, index=idx, **modality_method.accepted(shared)).coalition_values
-    )
-    targets = _target_indices(values[:, -1, :], predictor.output_kind, target)
-    rows = np.arange(len(dataset))
-    chosen = values[rows, :, targets][:, :, None]  # [N, C, 1] explained output
-    phi = shapley_values(chosen)[..., 0]
-    inter = interaction_indices(chosen)[..., 0]
-    moebius = moebius_transform(chosen)[..., 0]
-    types = classify(phi, inter, typing)
-    timings["modality"] = time.perf_counter() - clock
+class _Stages:
+    """The stages of :func:`explain` over one predictor, dataset and config; each records its wall time."""
 
-    manifest_config = config.to_dict()
-    explanation = Explanation(
-        dataset=dataset,
-        modalities=names,
-        model=predictor.describe(),
-        target=targets,
-        outputs=values[:, -1, :],
-        coalition_values=chosen[..., 0],
-        shapley=phi,
-        interactions=inter,
-        moebius=moebius,
-        typing=typing,
-        types=types,
-        config=manifest_config,
-        timings=timings,
-    )
+    def __init__(self, predictor: Predictor, dataset: MultimodalDataset, config: ExplainConfig) -> None:
+        self.predictor, self.dataset, self.config = predictor, dataset, config
+        self.timings: dict[str, float] = {}
+        self.record = config.to_dict()  # the manifest's config: what was asked, with "auto" resolved
+        self.shared = {  # settings any method may take; each method declares which it does
+            "n_permutations": config.n_permutations,
+            "batch_size": config.batch_size,
+            "seed": config.seed,
+            "progress": config.progress,
+        }
 
-    if feature_method is not None:
+    def timed(self, name: str, stage: Callable[..., Any], *args: Any) -> Any:
         clock = time.perf_counter()
-        explanation.feature_attributions = per_instance(
-            lambda ds, idx: _feature_attributions(
-                predictor, ds, idx, feature_method, granularities, targets, n_permutations, batch_size, seed, progress
-            )
+        result = stage(*args)
+        self.timings[name] = time.perf_counter() - clock
+        return result
+
+    def per_instance(self, fn: Callable[[MultimodalDataset, np.ndarray], Any]) -> Any:
+        """Run a per-instance stage on all instances, here or spread over a cluster (same result either way)."""
+        if self.config.backend == "ray":
+            from modalens.interactions.distributed import map_instances
+
+            return map_instances(fn, self.dataset, **dict(self.config.backend_options))
+        return fn(self.dataset, np.arange(len(self.dataset)))
+
+    def modality(self) -> Explanation:
+        """Every coalition of modalities; exact Shapley values, interaction indices, Moebius dividends, types."""
+        spec, predictor = _MODALITY_METHODS[self.config.method], self.predictor
+        options = spec.accepted(self.shared)
+        values = self.per_instance(  # [N, C, K]
+            lambda ds, idx: spec(predictor, ds, index=idx, **options).coalition_values
         )
-        timings["features"] = time.perf_counter() - clock
-
-    if templates and explanation.feature_attributions is not None:
-        clock = time.perf_counter()
-        explanation.templates, explanation.template_members = _templates(
-            explanation, dataset, predictor, template_support
+        targets = _target_indices(values[:, -1, :], predictor.output_kind, self.config.target)
+        chosen = values[np.arange(len(self.dataset)), :, targets][:, :, None]  # [N, C, 1] explained output
+        phi = shapley_values(chosen)[..., 0]
+        inter = interaction_indices(chosen)[..., 0]
+        return Explanation(
+            dataset=self.dataset,
+            modalities=list(predictor.modalities),
+            model=predictor.describe(),
+            target=targets,
+            outputs=values[:, -1, :],
+            coalition_values=chosen[..., 0],
+            shapley=phi,
+            interactions=inter,
+            moebius=moebius_transform(chosen)[..., 0],
+            typing=self.config.typing,
+            types=classify(phi, inter, self.config.typing),
+            config=self.record,
+            timings=self.timings,
         )
-        timings["templates"] = time.perf_counter() - clock
 
-    if emap or pid:
-        clock = time.perf_counter()
-        explanation.dataset_measures = _dataset_measures(
-            predictor, dataset, emap, pid, targets, batch_size, seed, progress
-        )
-        timings["dataset_measures"] = time.perf_counter() - clock
+    def features(self, targets: np.ndarray) -> pd.DataFrame:
+        """Per word / step and per named feature: the chosen method, once per granularity."""
+        spec, predictor = MethodsAt("feature")[self.config.feature_method], self.predictor
+        granularities = self.config.granularities
+        options = spec.accepted(self.shared)
 
-    if projection is not None and len(dataset) >= 5:
-        clock = time.perf_counter()
+        def attribute(ds: MultimodalDataset, idx: np.ndarray) -> pd.DataFrame:
+            frames = [
+                spec(predictor, ds, target=targets, index=idx, granularity=g, **options).to_frame(ds)
+                for g in granularities
+            ]
+            return pd.concat(frames, ignore_index=True)
+
+        return self.per_instance(attribute)
+
+    def templates(self, explanation: Explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Frequent, influential multimodal feature sets from the feature attributions."""
+        return _templates(explanation, self.dataset, self.predictor, self.config.template_support)
+
+    def dataset_measures(self) -> dict[str, Any]:
+        """EMAP and PID, as asked, each through the method contract; their JSON summaries by name."""
+        wanted = [name for name in ("emap", "pid") if getattr(self.config, name)]
+        measures = {}
+        for name in wanted:
+            spec = MethodsAt("dataset")[name]
+            measures[name] = spec(self.predictor, self.dataset, **spec.accepted(self.shared)).to_dict()
+        return measures
+
+    def projection(self, explanation: Explanation) -> np.ndarray:
+        """A 2-D map of the explanation vectors; "auto" is t-SNE up to 5,000 instances, UMAP above."""
         from modalens.interactions.projection import project
 
-        if projection == "auto":  # t-SNE is quick and faithful for thousands; UMAP scales to 50,000+
-            projection = "tsne" if len(dataset) <= 5000 else "umap"
-        manifest_config["projection"] = projection
-        explanation.projection = project(explanation_vectors(explanation), method=projection, seed=seed)
-        timings["projection"] = time.perf_counter() - clock
-    return explanation
+        method = self.config.projection
+        if method == "auto":  # t-SNE is quick and faithful for thousands; UMAP scales to 50,000+
+            method = "tsne" if len(self.dataset) <= 5000 else "umap"
+        self.record["projection"] = method
+        return project(explanation_vectors(explanation), method=method, seed=self.config.seed)
 
 
 def explanation_vectors(explanation: Explanation) -> np.ndarray:
@@ -193,47 +220,11 @@ def _target_indices(full_outputs: np.ndarray, output_kind: str, target: int | st
         return np.zeros(n, np.int64)
     if isinstance(target, (int, np.integer)) and 0 <= int(target) < k:
         return np.full(n, int(target), np.int64)
-    raise ValueError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
-
-
-def _map_instances(
-    fn: Callable[[MultimodalDataset, np.ndarray], Any], dataset: MultimodalDataset, backend: str, options: dict
-) -> Any:
-    """Run a per-instance stage on all instances, here or spread over a cluster (same result either way)."""
-    if backend == "local":
-        return fn(dataset, np.arange(len(dataset)))
-    if backend == "ray":
-        from modalens.interactions.distributed import map_instances
-
-        return map_instances(fn, dataset, **options)
-    raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
-
-
-def _feature_attributions(
-    predictor: Predictor,
-    dataset: MultimodalDataset,
-    index: np.ndarray,
-    feature_method: str,
-    granularities: Sequence[str],
-    targets: np.ndarray,
-    n_permutations: int,
-    batch_size: int,
-    seed: int,
-    progress: bool,
-) -> pd.DataFrame:
-    """The feature-level stage: the chosen method through the method contract, once per granularity."""
-    spec = MethodsAt("feature")[feature_method]
-    shared = {"n_permutations": n_permutations, "batch_size": batch_size, "seed": seed, "progress": progress}
-    options = spec.accepted(shared)  # the method declares which of the shared settings it takes
-    frames = []
-    for granularity in granularities:
-        result = spec(predictor, dataset, target=targets, index=index, granularity=granularity, **options)
-        frames.append(result.to_frame(dataset))
-    return pd.concat(frames, ignore_index=True)
+    raise ConfigurationError(f"target must be 'predicted' or an output index in [0, {k}), got {target!r}")
 
 
 def _templates(
-    explanation: Explanation, dataset: MultimodalDataset, predictor: BasePredictor, support: float
+    explanation: Explanation, dataset: MultimodalDataset, predictor: Predictor, support: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     from modalens.interactions.templates import discretise, item_attributions, mine_templates
 
@@ -272,22 +263,3 @@ def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) ->
             values[name] = arr
         out.append(FeatureAttribution(granularity, values, None, "from-table", 0, instances=np.arange(len(dataset))))
     return out
-
-
-def _dataset_measures(
-    predictor: Predictor,
-    dataset: MultimodalDataset,
-    emap: bool,
-    pid: bool,
-    targets: np.ndarray,
-    batch_size: int,
-    seed: int,
-    progress: bool,
-) -> dict[str, Any]:
-    """The dataset-level stage: each requested method through the method contract, its JSON summary by name."""
-    shared = {"batch_size": batch_size, "seed": seed, "progress": progress}
-    measures: dict[str, Any] = {}
-    for name in [n for n, wanted in (("emap", emap), ("pid", pid)) if wanted]:
-        spec = MethodsAt("dataset")[name]
-        measures[name] = spec(predictor, dataset, **spec.accepted(shared)).to_dict()
-    return measures
