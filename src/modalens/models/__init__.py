@@ -1,9 +1,11 @@
-"""Model adapters, the Predictor protocol and the Masker."""
+"""Model adapters, the Predictor protocol, the Masker, reference models and the one training loop."""
 
+from modalens.models.loop import EarlyStopping, Hook, TimeLimit, fit
 from modalens.models.masker import Masker, MaskerError
 from modalens.models.predictor import (
     BasePredictor,
     CallablePredictor,
+    GradientPredictor,
     Predictor,
     PredictorError,
     SklearnPredictor,
@@ -14,11 +16,16 @@ from modalens.models.predictor import (
 __all__ = [
     "BasePredictor",
     "CallablePredictor",
+    "EarlyStopping",
+    "GradientPredictor",
+    "Hook",
     "Masker",
     "MaskerError",
     "Predictor",
     "PredictorError",
     "SklearnPredictor",
+    "TimeLimit",
     "TorchPredictor",
+    "fit",
     "wrap",
 ]
