@@ -1,4 +1,5 @@
-"""A realistic synthetic interaction run, written with :func:`modalens.runs.write_run` per docs/run-format.md.
+"""A realistic synthetic interaction run, written with :func:`modalens.runs.write_run` per the run schema
+(:mod:`modalens.runs.schema`, docs/run-format.md), which the writer checks.
 
 The run is generated from a glass-box game rather than filled with random numbers, so every table agrees with
 every other: each instance has coalition values ``v(S) = base + sum_i a_i + sum_{i<j} b_ij`` over the three
@@ -144,6 +145,8 @@ def write_interaction_run(
             "split": dataset.splits,
             "label": labels,
             "prediction": prediction,
+            "target": np.zeros(n, dtype=np.int64),
+            "explained_output": prediction,
             "error": prediction - labels,
             "abs_error": np.abs(prediction - labels),
             "base_value": np.full(n, base),
@@ -152,6 +155,7 @@ def write_interaction_run(
             "interaction_strength": strength,
             "text": dataset.texts,
             "meta_speaker": dataset.meta["speaker"].to_numpy(),
+            **{f"shapley_{m}": shapley[:, k] for k, m in enumerate(MODALITIES)},
         }
     )
     tables = {
@@ -159,13 +163,16 @@ def write_interaction_run(
         "modality_shapley": _modality_shapley_table(shapley),
         "coalitions": _coalition_table(coalitions, n),
         "interactions": _interaction_table(inter, b, pair_index),
+        "outputs": pd.DataFrame(
+            {"instance": np.arange(n), "output_index": 0, "output": "sentiment", "value": prediction}
+        ),
         "feature_attributions": _feature_attribution_table(dataset, shapley, rng),
     }
     tables["feature_importance"] = (
         tables["feature_attributions"]
         .assign(abs_value=lambda f: f["value"].abs())
         .groupby(["modality", "feature"], as_index=False)
-        .agg(mean_abs=("abs_value", "mean"), mean=("value", "mean"))
+        .agg(mean_abs=("abs_value", "mean"), mean=("value", "mean"), count=("value", "size"))
     )
     tables["templates"], tables["template_members"] = _templates(dataset, shapley, prediction)
     explanation_vectors = np.concatenate([shapley, inter], axis=1)
@@ -175,7 +182,7 @@ def write_interaction_run(
 
         xy = project(explanation_vectors, method="pca", seed=seed)
         tables["projection"] = pd.DataFrame({"instance": np.arange(n), "x": xy[:, 0], "y": xy[:, 1]})
-        manifest_extra["projection"] = {"method": "pca", "seed": seed, "input": "modality shapley + interactions"}
+        manifest_extra["projection"] = {"method": "pca", "seed": seed}
 
     files = {}
     for key, column in dataset.media.items():
@@ -200,27 +207,34 @@ def write_interaction_run(
             "masker": {m: "zeros" for m in MODALITIES},
         },
         "modalities": list(MODALITIES),
-        "target": {"kind": "regression"},
+        "target": "predicted",
+        "typing": {"dominance_share": 0.6, "relevance_share": 0.2, "min_total": 0.05},
         "config": {"method": "exact-shapley", "seed": seed, "model_seed": model_seed, "dominance_share": 0.6},
         "timings": {"coalitions": 0.1 * n / 100, "attribution": 0.2 * n / 100},
         "global": {
+            "n_instances": n,
             "performance": {
                 "mae": float(np.mean(np.abs(errors))),
                 "corr": float(np.corrcoef(prediction, labels)[0, 1]) if n > 2 else None,
                 "acc2": float(np.mean((prediction >= 0) == (labels >= 0))),
             },
             "modality_importance": {m: float(np.mean(np.abs(shapley[:, k]))) for k, m in enumerate(MODALITIES)},
+            "mean_shapley": {m: float(np.mean(shapley[:, k])) for k, m in enumerate(MODALITIES)},
             "type_shares": {t: float(np.mean(itype == t)) for t in types},
             "error_by_type": {
                 t: {
                     "count": int((itype == t).sum()),
-                    "mae": float(np.mean(np.abs(errors[itype == t]))) if (itype == t).any() else None,
+                    "error": float(np.mean(np.abs(errors[itype == t]))),
                 }
                 for t in types
+                if (itype == t).any()
             },
+            "error_measure": "mean absolute error",
             "interaction_strength": float(np.mean(strength)),
         },
+        "dataset_measures": {},
         "media": {k: c.mime for k, c in dataset.media.items()},
+        "projection": None,
         **manifest_extra,
     }
     return write_run(path, kind="interaction", manifest=manifest, tables=tables, files=files, overwrite=overwrite)
@@ -411,6 +425,7 @@ def _templates(ds: MultimodalDataset, phi: np.ndarray, prediction: np.ndarray) -
                 "count": count,
                 "mean_prediction": float(prediction[hit].mean()),
                 "mean_attribution": mean_attr,
+                "rank": len(rows),
             }
         )
         members.append(pd.DataFrame({"template_id": len(rows) - 1, "instance": np.flatnonzero(hit)}))

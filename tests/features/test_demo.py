@@ -113,9 +113,9 @@ def test_quick_demo_writes_a_features_run(tmp_path):
     run = read_run(path)
     assert run.kind == "features"
     assert {"features", "top_samples", "interventions", "samples"} <= set(run.table_names)
-    demo = run.manifest["config"]["demo"]
+    demo = run.manifest.config["demo"]
     assert demo["n_pairs"] == 300 and demo["attribute"]["name"] == "shade"
-    assert run.manifest["model"]["dim"] == 256
+    assert run.manifest.model.dim == 256
     features = run.table("features")
     assert len(features) == 128
     assert sum(study.proportions.values()) == pytest.approx(1.0)
@@ -126,7 +126,7 @@ def test_quick_demo_writes_a_features_run(tmp_path):
     samples = run.table("samples")
     shown = samples["image"].dropna()
     assert len(shown) > 0 and run.file(shown.iloc[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert json.loads(json.dumps(run.manifest["timings"]))["demo_total"] > 0
+    assert json.loads(json.dumps(run.manifest.timings))["demo_total"] > 0
 
 
 @pytest.mark.slow

@@ -93,7 +93,7 @@ def test_save_and_load_roundtrip(tmp_path, planted_study, planted):
     run = read_run(path)
     assert run.kind == "features"
     assert {"features", "top_samples", "interventions", "samples", "comparison", "win_rates"} <= set(run.table_names)
-    assert run.manifest["dominance"]["k"] == 1.0
+    assert run.manifest.dominance.k == 1.0
     assert (path / "extractor" / "cfg.json").is_file()
     back = load_feature_study(path)
     pd.testing.assert_frame_equal(

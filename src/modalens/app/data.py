@@ -1,6 +1,8 @@
 """Read-side helpers that turn a run directory into the JSON documents the web app asks for.
 
-Everything here reads; nothing writes. Each function builds one document (the instance table, one instance's
+Everything here reads; nothing writes. Runs are opened only through :func:`modalens.runs.read_run`, which checks
+them against the run schema, so the manifest is typed here (:class:`~modalens.runs.InteractionManifest`,
+:class:`~modalens.runs.FeatureManifest`). Each function builds one document (the instance table, one instance's
 detail, the templates, a comparison of two runs) from :class:`modalens.runs.Run` tables, with per-run caches so
 that a 50,000-instance run answers instance look-ups in milliseconds after the first request.
 """
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.errors import ModalensError
-from modalens.runs import Run, RunError, read_run
+from modalens.runs import InteractionManifest, Run, RunError, read_run
 
 MEDIA_NAME = re.compile(r"^[^/\\\x00]+$")
 INSTANCE_COLUMNS = (
@@ -80,22 +82,30 @@ class RunSource:
     # -- overview ------------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         m = self.run.manifest
-        dataset = m.get("dataset") or {}
-        n = (m.get("tables", {}).get("instances") or {}).get("rows")
+        interaction = isinstance(m, InteractionManifest)
         return {
             "id": self.run_id,
             "name": self.run.path.name,
             "kind": self.run.kind,
-            "n_instances": n if n is not None else dataset.get("n_instances"),
-            "dataset": dataset.get("name"),
-            "model": _model_name(m.get("model") or {}),
-            "modalities": m.get("modalities") or [x.get("name") for x in dataset.get("modalities", [])],
+            "n_instances": self.run.rows("instances") if interaction else None,
+            "dataset": m.dataset.name if interaction else None,
+            "model": (m.model.name or m.model.adapter) if interaction else m.model.name,
+            "modalities": list(m.modalities) if interaction else [],
             "tables": self.run.table_names,
-            "created": m.get("created"),
+            "created": m.created,
         }
 
     def manifest(self) -> dict[str, Any]:
-        return self.run.manifest
+        """The run's manifest as JSON, every key of its schema present."""
+        return self.run.manifest_json()
+
+    @property
+    def interaction(self) -> InteractionManifest:
+        """The manifest of an interaction run; any other kind is :class:`NotFound` for interaction documents."""
+        m = self.run.manifest
+        if not isinstance(m, InteractionManifest):
+            raise NotFound(f"run {self.run_id!r} is a {self.run.kind!r} run; this document needs an interaction run")
+        return m
 
     # -- the instance table ----------------------------------------------------------------------------------------
     def instances(self) -> bytes:
@@ -129,16 +139,11 @@ class RunSource:
 
     @cached_property
     def modalities(self) -> list[str]:
-        names = self.run.manifest.get("modalities")
-        if names:
-            return list(names)
-        if "modality_shapley" in self.run.table_names:
-            return list(pd.unique(self.run.table("modality_shapley")["modality"]))
-        return []
+        return self.run.modalities
 
     @property
     def n(self) -> int:
-        return int(self.run.manifest["tables"]["instances"]["rows"])
+        return self.run.rows("instances")
 
     def shapley_matrix(self) -> np.ndarray:
         """``[N, M]`` modality Shapley values (NaN where the run has none)."""
@@ -158,9 +163,8 @@ class RunSource:
             p = self.run.table("projection")
             xy = np.full((self.n, 2), np.nan)
             xy[p["instance"].to_numpy()] = p[["x", "y"]].to_numpy()
-            spec = self.run.manifest.get("projection")  # the method's name, or {"method": ..., ...}
-            method = spec.get("method", "stored") if isinstance(spec, dict) else (spec or "stored")
-            return xy, str(method)
+            spec = self.interaction.projection
+            return xy, spec.method if spec is not None else "stored"
         from modalens.interactions.projection import explanation_vectors, project
 
         vectors = explanation_vectors(np.nan_to_num(self.shapley_matrix()), self._interaction_matrix())
@@ -252,8 +256,8 @@ class RunSource:
         return [dict(zip(names, values, strict=True)) for values in zip(*parts, strict=True)]
 
     def _modality_specs(self) -> list[dict[str, Any]]:
-        described = {m["name"]: m for m in (self.run.manifest.get("dataset") or {}).get("modalities", [])}
-        return [{"name": m, "kind": described.get(m, {}).get("kind", m)} for m in self.modalities]
+        described = {m.name: m.kind for m in self.interaction.dataset.modalities}
+        return [{"name": m, "kind": described.get(m, m)} for m in self.modalities]
 
     def _attribution_tracks(self, index: int, warnings: list[str]) -> tuple[dict, list]:
         """Word attributions per text modality, and one track per (modality, feature) for the instance view.
@@ -328,10 +332,7 @@ class RunSource:
     def _track_order(self, track: dict[str, Any]) -> tuple[int, int, str]:
         """Modalities in run order, features in the dataset's order (the parquet sort is alphabetical)."""
         mods = self.modalities
-        names = {
-            m["name"]: m.get("feature_names") or []
-            for m in (self.run.manifest.get("dataset") or {}).get("modalities", [])
-        }
+        names = {m.name: m.feature_names for m in self.interaction.dataset.modalities}
         feats = names.get(track["modality"], [])
         m = mods.index(track["modality"]) if track["modality"] in mods else len(mods)
         f = feats.index(track["feature"]) if track["feature"] in feats else len(feats)
@@ -368,7 +369,7 @@ class RunSource:
     def _media_of(self, instance: int) -> list[dict[str, str]]:
         """The media files of one instance: ``media/<key>/<instance row>.<ext>`` (docs/run-format.md)."""
         out = []
-        for key, mime in (self.run.manifest.get("media") or {}).items():
+        for key, mime in self.interaction.media.items():
             folder = self.run.path / "media" / key
             if not folder.is_dir():
                 continue
@@ -379,7 +380,7 @@ class RunSource:
 
     def media_path(self, key: str, name: str) -> Path:
         """The file ``media/<key>/<name>`` inside this run; refuses anything that would leave ``media/<key>``."""
-        if key not in (self.run.manifest.get("media") or {}):
+        if key not in self.interaction.media:
             raise NotFound(f"run {self.run_id!r} has no media {key!r}")
         if not MEDIA_NAME.match(name) or name in (".", ".."):
             raise NotFound(f"bad media file name {name!r}")
@@ -388,6 +389,10 @@ class RunSource:
         if path.parent != root or not path.is_file():
             raise NotFound(f"run {self.run_id!r} has no media file {key}/{name}")
         return path
+
+    def media_mime(self, key: str) -> str:
+        """The mime type of a media key (as the run's manifest declares it)."""
+        return self.interaction.media.get(key, "application/octet-stream")
 
     # -- generic tables ------------------------------------------------------------------------------------------
     def table(self, name: str) -> pd.DataFrame:
@@ -411,7 +416,7 @@ def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
         )
     merged = merged.sort_values("instance_a", kind="stable")
     pa, pb = merged["prediction_a"].to_numpy(float), merged["prediction_b"].to_numpy(float)
-    label_kind = ((a.run.manifest.get("dataset") or {}).get("label_kind")) or "regression"
+    label_kind = a.interaction.dataset.label_kind or "regression"
     # classes: a different predicted class; regression: a different sign (the Acc-2 sense of agreement)
     disagree = pa != pb if label_kind == "classification" else np.sign(pa) != np.sign(pb)
     cols = {
@@ -442,7 +447,3 @@ def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
         "columns": cols,
         "shapley": shapley,
     }
-
-
-def _model_name(model: dict[str, Any]) -> str | None:
-    return model.get("name") or model.get("adapter") or None

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from modalens.app.data import NotFound, RunSource, _scalar, column
+from modalens.runs import FeatureManifest
 
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 LIST_COLUMNS = ("top_image", "top_text")
@@ -18,20 +19,16 @@ def features_document(source: RunSource) -> dict[str, Any]:
     """The feature table (list columns left out), the dominance summary and the extractor's metrics."""
     frame = _features(source)
     cols = {c: column(frame[c]) for c in frame.columns if c not in LIST_COLUMNS}
-    m = source.run.manifest
-    interventions = None
-    if "interventions" in source.run.table_names:
-        iv = source.run.table("interventions")
-        interventions = {c: column(iv[c]) for c in iv.columns}
-    extractor = m.get("extractor") or {}
+    m = _manifest(source)
+    iv = source.run.table("interventions")
     return {
         "n": int(len(frame)),
         "columns": cols,
-        "dominance": m.get("dominance") or {},
-        "extractor": {"name": extractor.get("name"), "metrics": extractor.get("metrics") or {}},
-        "model": m.get("model") or {},
-        "interventions": interventions,
-        "has_images": bool(m.get("images")),
+        "dominance": m.dominance.model_dump(mode="json"),
+        "extractor": {"name": m.extractor.name, "metrics": m.extractor.metrics},
+        "model": m.model.model_dump(mode="json"),
+        "interventions": {c: column(iv[c]) for c in iv.columns},
+        "has_images": m.images.count > 0,
     }
 
 
@@ -43,7 +40,7 @@ def feature_card(source: RunSource, feature: int) -> dict[str, Any]:
         raise NotFound(f"run {source.run_id!r} has no feature {feature}")
     row = {k: _scalar(v) for k, v in frame.loc[rows[0]].to_dict().items()}
     samples: list[dict[str, Any]] = []
-    if "top_samples" in source.run.table_names:
+    if source.run.has_table("top_samples"):
         top = _grouped_top(source)
         part = top[top["feature"] == feature].sort_values(["modality", "rank"], kind="stable")
         images = _sample_images(source)
@@ -56,7 +53,7 @@ def feature_card(source: RunSource, feature: int) -> dict[str, Any]:
 
 def image_path(source: RunSource, name: str) -> Path:
     """A stored sample image, only from the run's images folder."""
-    folder = (source.run.manifest.get("images") or {}).get("dir", "images")
+    folder = _manifest(source).images.dir
     if not IMAGE_NAME.match(name) or name in (".", ".."):
         raise NotFound(f"bad image name {name!r}")
     root = (source.run.path / folder).resolve()
@@ -76,7 +73,7 @@ def feature_documents(source: RunSource, max_cards: int = 300) -> dict[str, Any]
     frame = _features(source)
     live = frame[frame.get("category", pd.Series(index=frame.index, dtype=object)) != "inactive"]
     order = live.sort_values("frequency", ascending=False) if "frequency" in live else live
-    mime = (source.run.manifest.get("images") or {}).get("mime", "image/png")
+    mime = image_mime(source)
     for f in order["feature"].head(max_cards):
         card = feature_card(source, int(f))
         docs[f"{base}/features/{int(f)}"] = card
@@ -87,9 +84,20 @@ def feature_documents(source: RunSource, max_cards: int = 300) -> dict[str, Any]
     return docs
 
 
+def image_mime(source: RunSource) -> str:
+    """The mime type of the run's stored sample images."""
+    return _manifest(source).images.mime
+
+
+def _manifest(source: RunSource) -> FeatureManifest:
+    m = source.run.manifest
+    if not isinstance(m, FeatureManifest):
+        raise NotFound(f"run {source.run_id!r} is a {source.run.kind!r} run; the Features view needs a feature run")
+    return m
+
+
 def _features(source: RunSource) -> pd.DataFrame:
-    if "features" not in source.run.table_names:
-        raise NotFound(f"run {source.run_id!r} has no features table; is it a feature run (kind = 'features')?")
+    _manifest(source)
     return source.run.table("features")
 
 
@@ -102,7 +110,7 @@ def _sample_images(source: RunSource) -> dict[int, str]:
     key = "feature_sample_images"
     if key not in source._cache:
         out: dict[int, str] = {}
-        if "samples" in source.run.table_names:
+        if source.run.has_table("samples"):
             s = source.run.table("samples")
             if "image" in s.columns:
                 for sample, image in zip(s["sample"].to_numpy(), s["image"].to_numpy(), strict=True):

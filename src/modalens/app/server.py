@@ -34,7 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from modalens.app.data import NotFound, RunSource, column, compare, dumps
-from modalens.app.features import feature_card, features_document, image_path
+from modalens.app.features import feature_card, features_document, image_mime, image_path
 from modalens.runs import RunError
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -242,8 +242,7 @@ def create_app(run_dirs: Sequence[str | os.PathLike]) -> FastAPI:
         """A media file (face thumbnail, audio clip) stored in the run directory."""
         source = get_run(run_id)
         path = guarded(source.media_path, key, file)
-        mime = (source.run.manifest.get("media") or {}).get(key, "application/octet-stream")
-        return FileResponse(path, media_type=mime)
+        return FileResponse(path, media_type=source.media_mime(key))
 
     @app.get("/api/runs/{run_id}/features", response_model=FeatureTable, tags=["feature runs"])
     def features(run_id: str) -> Response:
@@ -260,7 +259,7 @@ def create_app(run_dirs: Sequence[str | os.PathLike]) -> FastAPI:
         """A sample image stored with a feature run."""
         source = get_run(run_id)
         path = guarded(image_path, source, file)
-        return FileResponse(path, media_type=(source.run.manifest.get("images") or {}).get("mime", "image/png"))
+        return FileResponse(path, media_type=image_mime(source))
 
     @app.get("/api/compare/{run_a}/{run_b}", response_model=Comparison, tags=["compare"])
     def comparison(run_a: str, run_b: str) -> Response:

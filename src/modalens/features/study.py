@@ -154,17 +154,17 @@ class FeatureStudy:
 
 
 def load_feature_study(run_dir: str | os.PathLike, *, load_weights: bool = True) -> FeatureStudy:
-    """Read a feature run directory back into a :class:`FeatureStudy` (with the extractor when stored)."""
+    """Read a feature run directory back into a :class:`FeatureStudy` (with the extractor when stored), through
+    :func:`modalens.runs.read_run`."""
     from modalens.runs import RunError, read_run
 
     run = read_run(run_dir)
     if run.kind != "features":
         raise RunError(f"{run.path} is a {run.kind!r} run, not a 'features' run")
     man = run.manifest
-    ext = man.get("extractor") or {}
-    names = run.table_names
+    ext = man.extractor
     images: dict[int, bytes] = {}
-    image_dir = run.path / "images"
+    image_dir = run.path / man.images.dir
     if image_dir.is_dir():
         for f in image_dir.glob("*.png"):
             if f.stem.isdigit():
@@ -173,22 +173,22 @@ def load_feature_study(run_dir: str | os.PathLike, *, load_weights: bool = True)
     if load_weights and (run.path / EXTRACTOR_DIR / CFG_FILE).is_file():
         extractor = load_extractor(run.path / EXTRACTOR_DIR)
     return FeatureStudy(
-        extractor_name=ext.get("name", ""),
-        extractor_config=ext.get("config", {}),
-        extractor_metrics=ext.get("metrics", {}),
-        dominance=man.get("dominance", {}),
+        extractor_name=ext.name,
+        extractor_config=ext.config,
+        extractor_metrics=ext.metrics,
+        dominance=man.dominance.model_dump(mode="json", exclude_unset=True),
         features=run.table("features"),
         top_samples=run.table("top_samples"),
-        interventions=run.table("interventions") if "interventions" in names else pd.DataFrame(columns=COLUMNS),
-        comparison=run.table("comparison") if "comparison" in names else pd.DataFrame(),
-        win_rates=run.table("win_rates") if "win_rates" in names else pd.DataFrame(),
-        samples=run.table("samples") if "samples" in names else None,
+        interventions=run.table("interventions"),
+        comparison=run.table("comparison") if run.has_table("comparison") else pd.DataFrame(),
+        win_rates=run.table("win_rates") if run.has_table("win_rates") else pd.DataFrame(),
+        samples=run.optional_table("samples"),
         images=images,
         extractor=extractor,
-        history=ext.get("history", []),
-        config=man.get("config", {}),
-        timings=man.get("timings", {}),
-        model=man.get("model", {}),
+        history=ext.history,
+        config=man.config,
+        timings=man.timings,
+        model=man.model.model_dump(mode="json", exclude_unset=True),
     )
 
 

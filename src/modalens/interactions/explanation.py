@@ -23,7 +23,7 @@ from modalens.data.dataset import MultimodalDataset
 from modalens.data.native import load_dataset, save_dataset
 from modalens.interactions.coalitions import coalition_label, coalition_matrix
 from modalens.interactions.interaction_types import InteractionTypes, TypingConfig, classify
-from modalens.runs.store import RunError, read_run, write_run
+from modalens.runs import RunError, read_run, write_run
 
 DATASET_FILE = "dataset.npz"
 
@@ -350,7 +350,9 @@ class Explanation:
             "global": self.summary(),
             "dataset_measures": self.dataset_measures,
             "media": {k: c.mime for k, c in self.dataset.media.items()},
-            "projection": self.config.get("projection"),
+            "projection": None
+            if self.projection is None
+            else {"method": str(self.config.get("projection") or "custom"), "seed": self.config.get("seed")},
         }
         return write_run(path, kind="interaction", manifest=manifest, tables=tables, files=files, overwrite=overwrite)
 
@@ -379,43 +381,41 @@ def set_viewer(show: Callable[..., Any]) -> None:
 
 
 def load_run(path: str | os.PathLike) -> Explanation:
-    """Read an interaction run directory back into an :class:`Explanation`."""
+    """Read an interaction run directory back into an :class:`Explanation` (through :func:`modalens.runs.read_run`)."""
     run = read_run(path)
     if run.kind != "interaction":
         raise RunError(f"{run.path} is a {run.kind!r} run, not an interaction run")
     manifest = run.manifest
-    dataset = load_dataset(run.path / DATASET_FILE)
-    modalities = list(manifest["modalities"])
+    dataset = load_dataset(run.file(DATASET_FILE))
+    modalities = list(manifest.modalities)
     n, m = len(dataset), len(modalities)
     coal = run.table("coalitions").sort_values(["instance"], kind="stable")
     present = coalition_matrix(m)
     code_of = {coalition_label(p, modalities): c for c, p in enumerate(present)}
     values = np.zeros((n, 2**m))
-    values[coal["instance"].to_numpy(), coal["coalition"].map(code_of).to_numpy()] = coal["value"].to_numpy()
+    codes = coal["coalition"].map(code_of).to_numpy(dtype=np.int64)
+    values[coal["instance"].to_numpy(dtype=np.int64), codes] = coal["value"].to_numpy()
     from modalens.interactions.shapley import interaction_indices, moebius_transform, shapley_values
 
     cv = values[:, :, None]
     phi = shapley_values(cv)[..., 0]
     inter = interaction_indices(cv)[..., 0]
-    typing = TypingConfig(**manifest["typing"])
+    typing = TypingConfig(**manifest.typing)
     outputs_frame = run.table("outputs")
-    k = len(manifest["model"].get("output_names") or []) or int(outputs_frame["output_index"].max() + 1 if n else 1)
+    k = len(manifest.model.output_names or []) or int(outputs_frame["output_index"].max() + 1 if n else 1)
     outputs = np.zeros((n, k))
     outputs[outputs_frame["instance"].to_numpy(), outputs_frame["output_index"].to_numpy()] = outputs_frame["value"]
     instances = run.table("instances")
     target = instances.sort_values("instance")["target"].to_numpy().astype(np.int64)
     projection = None
-    if "projection" in run.table_names:
+    if run.has_table("projection"):
         proj = run.table("projection").sort_values("instance")
         projection = proj[["x", "y"]].to_numpy()
-
-    def optional(name: str) -> pd.DataFrame | None:
-        return run.table(name) if name in run.table_names else None
 
     explanation = Explanation(
         dataset=dataset,
         modalities=modalities,
-        model=manifest["model"],
+        model=manifest.model.model_dump(mode="json", exclude_unset=True),
         target=target,
         outputs=outputs,
         coalition_values=values,
@@ -424,13 +424,13 @@ def load_run(path: str | os.PathLike) -> Explanation:
         moebius=moebius_transform(cv)[..., 0],
         typing=typing,
         types=classify(phi, inter, typing),
-        feature_attributions=optional("feature_attributions"),
-        templates=optional("templates"),
-        template_members=optional("template_members"),
+        feature_attributions=run.optional_table("feature_attributions"),
+        templates=run.optional_table("templates"),
+        template_members=run.optional_table("template_members"),
         projection=projection,
-        dataset_measures=manifest.get("dataset_measures", {}),
-        config=manifest.get("config", {}),
-        timings=manifest.get("timings", {}),
+        dataset_measures=manifest.dataset_measures,
+        config=manifest.config,
+        timings=manifest.timings,
     )
     if len(instances) != n:
         raise RunError(f"{run.path}: instances table has {len(instances)} rows, dataset.npz has {n}")
