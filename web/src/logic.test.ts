@@ -120,7 +120,7 @@ describe("statistics", () => {
   it("templates: filter, sort and count members in the selection", () => {
     const mk = (id: number, pol: string, sup: number, attr: number, mods: string[], members: number[]): Template => ({
       template_id: id, items: mods.map((m) => `${m}:x`), modalities: mods, polarity: pol, support: sup, count: members.length,
-      mean_prediction: attr, mean_attribution: attr, members,
+      mean_prediction: attr, mean_attribution: attr, rank: id, members,
     });
     const ts = [mk(0, "positive", 0.1, 0.5, ["text"], [0, 1]), mk(1, "negative", 0.3, -2, ["audio", "text"], [1, 2, 3]), mk(2, "positive", 0.2, 1, ["vision"], [3])];
     const sel = selectionMask(Int32Array.from([1, 3]), 4);

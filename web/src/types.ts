@@ -1,4 +1,8 @@
-// Wire types of the modalens API (mirrors the pydantic models in src/modalens/app/server.py).
+// Wire types of the modalens API (mirrors the pydantic models in src/modalens/app/server.py). What comes from a run
+// directory (manifests, table rows) is typed in runTypes.ts, generated from the run schema: import it from here.
+import type { CoalitionsRow, InteractionManifest, InteractionsRow, ModalityShapleyRow, TemplatesRow } from "./runTypes";
+
+export type * from "./runTypes";
 
 export interface RunInfo {
   id: string;
@@ -24,17 +28,8 @@ export interface InstanceTable {
   projection_method: string;
 }
 
-export interface Template {
-  template_id: number;
-  items: string[];
-  modalities: string[];
-  polarity: string;
-  support: number;
-  count: number;
-  mean_prediction: number | null;
-  mean_attribution: number | null;
-  members: number[];
-}
+/** A row of the run's `templates` table with the instances that hold it. */
+export type Template = TemplatesRow & { members: number[] };
 
 export interface Track {
   modality: string;
@@ -57,9 +52,9 @@ export interface InstanceDetail {
   row: Record<string, Cell>;
   modalities: { name: string; kind: string }[];
   warnings: string[];
-  modality_shapley: { modality: string; value: number; share: number; role: string }[] | null;
-  coalitions: { coalition: string; size: number; value: number }[] | null;
-  interactions: { modality_i: string; modality_j: string; shapley_interaction: number; mobius: number }[] | null;
+  modality_shapley: Omit<ModalityShapleyRow, "instance">[] | null;
+  coalitions: Omit<CoalitionsRow, "instance">[] | null;
+  interactions: Omit<InteractionsRow, "instance">[] | null;
   words: Record<string, WordAttribution[]>;
   tracks: Track[];
   media: { key: string; mime: string; file: string }[];
@@ -81,19 +76,5 @@ export interface TableJSON {
   columns: Record<string, Cell[]>;
 }
 
-/** A run's manifest; only the keys the views read are typed. */
-export interface Manifest {
-  kind: string;
-  modalities?: string[];
-  dataset?: { name?: string; label_kind?: string; class_names?: string[] | null; modalities?: { name: string; kind: string }[] };
-  model?: Record<string, unknown>;
-  global?: {
-    performance?: Record<string, number | null>;
-    modality_importance?: Record<string, number>;
-    type_shares?: Record<string, number>;
-    error_by_type?: Record<string, { count: number; mae: number | null }>;
-  };
-  projection?: { method?: string };
-  tables: Record<string, { file: string; rows: number; columns: string[] }>;
-  [key: string]: unknown;
-}
+/** The manifest of an interaction run (the run the interaction views show). */
+export type Manifest = InteractionManifest;
