@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modalens.data.csd import load_csd, read_csd
+from modalens.data.csd import OVERLAP_EPSILON, load_csd, read_csd
 from modalens.data.dataset import DatasetError
 
 from .helpers import audio_frames as _audio
@@ -65,7 +65,8 @@ def _reference_align(feats, ivals, word_ivals):
     for ws, we in word_ivals:
         acc, tot = np.zeros(feats.shape[1]), 0.0
         for f, (fs, fe) in zip(feats, ivals, strict=True):
-            w = max(0.0, min(fe, we) - max(fs, ws))
+            w = min(fe, we) - max(fs, ws)
+            w = w if w > OVERLAP_EPSILON else 0.0  # the SDK's rule: overlaps of 1e-5 s or less do not count
             acc += w * f
             tot += w
         out.append(acc / tot if tot else np.zeros(feats.shape[1]))
@@ -186,7 +187,9 @@ def test_aligned_values_are_convex_combinations(tmp_path_factory, edges, words, 
     ds = load_csd({"audio": folder / "a.csd"}, words_csd=folder / "w.csd")
     values, mask = ds["audio"].values[0], ds["audio"].mask[0]
     assert ds["audio"].words[0].count("x") == len(word_ivals)  # a whole-video instance keeps every word
-    overlaps = [np.any(np.minimum(frames[:, 1], we) - np.maximum(frames[:, 0], ws) > 0) for ws, we in word_ivals]
+    overlaps = [
+        np.any(np.minimum(frames[:, 1], we) - np.maximum(frames[:, 0], ws) > OVERLAP_EPSILON) for ws, we in word_ivals
+    ]
     assert mask.tolist() == overlaps
     np.testing.assert_allclose(values[mask, 1], 7.0, rtol=1e-6)
     assert (values[mask, 0] >= feats[:, 0].min() - 1e-5).all() and (values[mask, 0] <= feats[:, 0].max() + 1e-5).all()

@@ -22,10 +22,11 @@ is the **overlap-weighted** mean of its frames over the word's interval: a frame
 intersection of its interval with the word's. For frames entirely inside the word and equally long (the usual
 100 Hz COVAREP / 30 Hz Facet case) this is the plain average of the frames inside the word, the SDK's collapse;
 frames straddling a word boundary count in proportion to the part that lies inside (``weighting="uniform"`` instead
-takes the plain mean of every overlapping frame, as the SDK's usual ``avg`` collapse does). Zero-length (point) frames
-inside a word are averaged when no frame overlaps it with positive length. A word no frame overlaps gets zeros and
-mask False for that modality. Words are attached to every aligned modality (they share the word steps) and joined
-into ``texts``.
+takes the plain mean of every overlapping frame, as the SDK's usual ``avg`` collapse does). As in the SDK, a frame
+overlaps a word only when the overlap exceeds ``OVERLAP_EPSILON`` (1e-5 s): frames touching a word boundary by float
+noise do not count. Zero-length (point) frames inside a word are averaged when no frame overlaps it. A word no
+frame overlaps gets zeros and mask False for that modality. Words are attached to every aligned modality (they
+share the word steps) and joined into ``texts``.
 
 Without alignment (``align_to=None``), each modality keeps the frames that overlap the instance interval, padded at
 the end to the longest instance, with a step mask.
@@ -47,6 +48,12 @@ from modalens.data.dataset import DatasetError, Modality, MultimodalDataset
 from modalens.data.mmsa import NonFinite, feature_names_for, fix_nonfinite, guess_kind
 
 SILENCE = ("sp",)
+
+# A frame belongs to a word only when their intervals overlap by more than this many seconds. This is the
+# CMU Multimodal SDK's own tolerance (``epsilon = 10e-6`` in ``mmsdk/mmdatasdk/dataset/dataset.py``, used by
+# ``mmdataset.align``): frame times computed by accumulation (k * 0.01 s summed up) carry float noise of ~1e-15 s, and
+# without it a frame that only touches a word boundary would be counted as overlapping.
+OVERLAP_EPSILON = 1e-5
 
 
 @dataclass
@@ -220,6 +227,7 @@ def load_csd(
     weighting
         ``"overlap"`` (default) weighs each frame by the length of its overlap with the word; ``"uniform"`` takes
         the plain mean of every frame that overlaps the word, as the SDK's usual ``avg`` collapse function does.
+        Either way a frame overlaps a word only by more than ``OVERLAP_EPSILON`` seconds (the SDK's tolerance).
     nonfinite
         ``"error"`` or ``"zero"`` for NaN/inf in features.
     name
@@ -363,7 +371,8 @@ def _align(
     weights = np.minimum(ivals[None, :, 1], word_ivals[:, None, 1]) - np.maximum(
         ivals[None, :, 0], word_ivals[:, None, 0]
     )
-    weights = np.clip(weights, 0.0, None)
+    # the SDK's rule: a frame counts for a word only when their overlap exceeds OVERLAP_EPSILON (float noise does not)
+    weights = np.where(weights > OVERLAP_EPSILON, weights, 0.0)
     if uniform:
         weights = (weights > 0).astype(np.float64)
     # point frames (start == end) inside a word count with unit weight when no frame has positive overlap
