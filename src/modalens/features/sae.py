@@ -464,6 +464,13 @@ def load_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") 
 
     Directories written by SAELens without a ``modalens`` block are read from the top-level ``d_in``, ``d_sae``,
     ``architecture`` and ``k`` keys; other SAELens architectures (gated, jumprelu) are refused by name.
+
+    A SAELens ``topk`` file with ``rescale_acts_by_decoder_norm: true`` encodes and decodes as SAELens does
+    (``sae_lens/saes/topk_sae.py``): pre-activations are multiplied by each decoder row's norm before the top-k, and
+    codes divided by it before decoding. The norms are folded into the weights on loading (``W_enc`` and ``b_enc``
+    times the norm, ``W_dec`` rows divided by it, SAELens' own ``fold_W_dec_norm``), which gives the same codes and
+    reconstructions with unit-norm decoder rows. SAELens' ``standard`` architecture has no such option and ignores
+    the key; so does this loader.
     """
     root = Path(path)
     cfg_file, weights_file = root / CFG_FILE, root / WEIGHTS_FILE
@@ -505,4 +512,33 @@ def load_extractor(path: str | os.PathLike, device: str | torch.device = "cpu") 
             if tuple(tensors[key].shape) != shape:
                 raise FeatureError(f"{weights_file}: {key} has shape {tuple(tensors[key].shape)}, expected {shape}")
             getattr(module, key).copy_(tensors[key].float())
+    if raw.get("architecture") == "topk" and _rescales_by_decoder_norm(raw, cfg_file):
+        _fold_decoder_norm(module, weights_file)
     return module.to(device).eval()
+
+
+def _rescales_by_decoder_norm(raw: dict[str, Any], cfg_file: Path) -> bool:
+    flag = raw.get("rescale_acts_by_decoder_norm", False)
+    if not isinstance(flag, bool):
+        raise FeatureError(f"{cfg_file}: rescale_acts_by_decoder_norm must be true or false, got {flag!r}")
+    return flag
+
+
+@torch.no_grad()
+def _fold_decoder_norm(module: FeatureExtractor, weights_file: Path) -> None:
+    """Fold each decoder row's norm into the encoder, as SAELens' ``fold_W_dec_norm`` does for TopK SAEs.
+
+    SAELens encodes ``topk(((x - b_dec) W_enc + b_enc) * n)`` and decodes ``(z / n) W_dec + b_dec`` with
+    ``n = ||W_dec||`` per row; with ``W_enc * n``, ``b_enc * n`` and ``W_dec / n`` the plain encode and decode give
+    exactly that.
+    """
+    norms = module.W_dec.norm(dim=1)
+    if not bool((norms > 0).all()):
+        rows = torch.nonzero(norms == 0).flatten().tolist()
+        raise FeatureError(
+            f"{weights_file}: W_dec rows {rows[:5]} are zero, and rescale_acts_by_decoder_norm divides codes by the "
+            "decoder row norms (SAELens would reconstruct NaN)"
+        )
+    module.W_enc.mul_(norms[None, :])
+    module.b_enc.mul_(norms)
+    module.W_dec.div_(norms[:, None])
