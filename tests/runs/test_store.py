@@ -89,3 +89,15 @@ def test_version_1_runs_are_read(interaction_run, tmp_path):
     run = read_run(target)
     assert run.schema_version == 1 and run.manifest.projection.method == "tsne"
     assert len(load_run(target)) == 40
+
+
+def test_table_checks_can_wait_for_first_use(interaction_run, tmp_path):
+    """The server opens runs with check_tables=False: a broken table is reported by the request that reads it."""
+    target = copy_run(interaction_run, tmp_path / "run")
+    (target / "outputs.parquet").write_bytes(b"not parquet")
+    with pytest.raises(RunError, match=r"table 'outputs' \(outputs.parquet\) cannot be read"):
+        read_run(target)
+    run = read_run(target, check_tables=False)
+    assert len(run.table("instances")) == 40
+    with pytest.raises(RunError, match=r"table 'outputs' \(outputs.parquet\) cannot be read"):
+        run.table("outputs")

@@ -77,7 +77,7 @@ class RunSource:
 
     @classmethod
     def open(cls, run_id: str, path: str | Path) -> RunSource:
-        return cls(run_id, read_run(path))
+        return cls(run_id, read_run(path, check_tables=False))  # each table is checked by its first request
 
     # -- overview ------------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -696,7 +696,7 @@ def empty_table(table: Table, modalities: Sequence[str]) -> pa.Table:
     return pa.table({n: pa.array([], type=c.type) for n, c in cols.items()})
 
 
-def check_tables(decl: RunKind, names: Sequence[str], where: str) -> None:
+def check_table_names(decl: RunKind, names: Sequence[str], where: str) -> None:
     """Every table is declared for the kind, required ones are present, and each has what it needs alongside."""
     for name in names:
         if decl.table(name) is None:

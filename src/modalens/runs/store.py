@@ -30,7 +30,7 @@ from modalens.runs.schema import (
     RunError,
     RunKind,
     check_columns,
-    check_tables,
+    check_table_names,
     check_version,
     conform,
     empty_table,
@@ -52,6 +52,7 @@ class Run:
     manifest: InteractionManifest | FeatureManifest
     schema_version: int = SCHEMA_VERSION
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _checked: set[str] = field(default_factory=set, repr=False)
 
     @property
     def kind(self) -> str:
@@ -79,14 +80,34 @@ class Run:
         return self.manifest.tables[name].rows
 
     def table(self, name: str) -> pd.DataFrame:
-        """One table by name, read from Parquet on first use."""
+        """One table by name, read from Parquet on first use (after its schema is checked, if it was not yet)."""
         if name not in self._tables:
+            self.check_table(name)
             file = self.path / self._entry(name).file
             try:
                 self._tables[name] = pd.read_parquet(file)
             except Exception as exc:  # pyarrow raises several kinds; name the file either way
                 raise RunError(f"run {self.path}: table {name!r} ({file.name}) cannot be read: {exc}") from exc
         return self._tables[name]
+
+    def check_table(self, name: str) -> None:
+        """Check a table's Parquet schema and row count against the run schema (from the footer; no rows read)."""
+        if name in self._checked:
+            return
+        entry = self._entry(name)
+        where = f"run {self.path}"
+        file = self.path / entry.file
+        if Path(entry.file).name != entry.file or not file.is_file():
+            raise RunError(f"{where}: table {name!r} is listed in the manifest but {entry.file} is missing")
+        try:
+            meta = pq.ParquetFile(file)
+            schema, rows = meta.schema_arrow, meta.metadata.num_rows
+        except Exception as exc:  # a truncated or foreign file: name it
+            raise RunError(f"{where}: table {name!r} ({entry.file}) cannot be read: {exc}") from exc
+        check_columns(self.declaration.table(name), schema, self.modalities, where, rows=rows)  # type: ignore[arg-type]
+        if rows != entry.rows:
+            raise RunError(f"{where}: table {name!r} has {rows} rows, the manifest says {entry.rows}")
+        self._checked.add(name)
 
     def optional_table(self, name: str) -> pd.DataFrame | None:
         """The table, or None when the run did not store it."""
@@ -151,7 +172,7 @@ def write_run(
     if target.exists() and not overwrite:
         raise RunError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     decl = run_kind(kind, where)
-    check_tables(decl, list(tables), where)
+    check_table_names(decl, list(tables), where)
     full = _jsonable(
         {
             "schema_version": SCHEMA_VERSION,
@@ -200,9 +221,25 @@ def write_run(
     return target
 
 
-def read_run(path: str | os.PathLike) -> Run:
-    """Open a run directory, checking it against the run schema (manifest, table list, each table's columns and
-    types, read from the Parquet footers without loading rows)."""
+def read_run(path: str | os.PathLike, *, check_tables: bool = True) -> Run:
+    """Open a run directory, checking it against the run schema.
+
+    Parameters
+    ----------
+    path
+        The run directory.
+    check_tables
+        Check every table's columns, types and row count now (from the Parquet footers, without loading rows).
+        False defers each table's check to its first :meth:`Run.table` (the server: a broken table is reported by
+        the request that needs it). The manifest, the table list and the table files' presence are checked either
+        way.
+
+    Raises
+    ------
+    RunError
+        Not a run directory, an unknown schema version (the message names it and the versions this modalens
+        reads), or a manifest or table that does not match the schema (the message names the key or column).
+    """
     root = Path(path)
     manifest_file = root / MANIFEST
     where = f"run {root}"
@@ -218,22 +255,15 @@ def read_run(path: str | os.PathLike) -> Run:
         raise RunError(f"{manifest_file}: expected a JSON object, found {type(raw).__name__}")
     version = check_version(raw.get("schema_version"), where)
     manifest = validate_manifest(upgrade(raw), where)
-    decl = run_kind(manifest.kind, where)
-    check_tables(decl, list(manifest.tables), where)
-    modalities = decl.modalities(manifest)
+    check_table_names(run_kind(manifest.kind, where), list(manifest.tables), where)
     for name, entry in manifest.tables.items():
-        file = root / entry.file
-        if Path(entry.file).name != entry.file or not file.is_file():
+        if Path(entry.file).name != entry.file or not (root / entry.file).is_file():
             raise RunError(f"{where}: table {name!r} is listed in the manifest but {entry.file} is missing")
-        try:
-            meta = pq.ParquetFile(file)
-            schema, rows = meta.schema_arrow, meta.metadata.num_rows
-        except Exception as exc:  # a truncated or foreign file: name it
-            raise RunError(f"{where}: table {name!r} ({entry.file}) cannot be read: {exc}") from exc
-        check_columns(decl.table(name), schema, modalities, where, rows=rows)  # type: ignore[arg-type]
-        if rows != entry.rows:
-            raise RunError(f"{where}: table {name!r} has {rows} rows, the manifest says {entry.rows}")
-    return Run(root, manifest, version)  # type: ignore[arg-type]
+    run = Run(root, manifest, version)  # type: ignore[arg-type]
+    if check_tables:
+        for name in run.table_names:
+            run.check_table(name)
+    return run
 
 
 def _jsonable(value: Any) -> Any:
