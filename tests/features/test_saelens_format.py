@@ -90,3 +90,24 @@ def test_rescale_refuses_zero_decoder_rows_and_non_booleans(tmp_path):
         load_extractor(_write(tmp_path / "zero", weights=zero))
     with pytest.raises(FeatureError, match="rescale_acts_by_decoder_norm must be true or false"):
         load_extractor(_write(tmp_path / "odd", rescale="yes"))
+
+
+def test_saved_cfg_carries_saelens_metadata(tmp_path, planted):
+    from modalens import __version__
+    from modalens.features.sae import SAELENS_FORMAT_VERSION, TopKSAEConfig, train_sae
+
+    sae = train_sae(TopKSAEConfig(d_in=16, d_sae=8, k=2, epochs=1), planted.image, planted.text).extractor
+    sae.save(tmp_path / "out", metadata={"model_name": "fake-clip", "sae_lens_version": "0.1"})
+    cfg = json.loads((tmp_path / "out" / "cfg.json").read_text())
+    meta = cfg["metadata"]
+    # SAELens reads metadata.sae_lens_version to choose its loader (6.0 layout, metadata kept); the writer is named
+    assert meta["sae_lens_version"] == SAELENS_FORMAT_VERSION == "6.0.0"  # a caller cannot fake it
+    assert meta["sae_lens_training_version"] is None  # not trained by SAELens
+    assert meta["modalens_version"] == __version__
+    assert meta["model_name"] == "fake-clip" and meta["hook_name"] == "embedding"
+    assert cfg["architecture"] == "topk" and cfg["k"] == 2 and cfg["rescale_acts_by_decoder_norm"] is False
+    version = pytest.importorskip("packaging.version")
+    # the test SAELens' handle_config_defaulting applies before keeping a file's metadata
+    assert version.Version(meta["sae_lens_version"]) >= version.Version("6.0.0-rc.0")
+    back = load_extractor(tmp_path / "out")
+    np.testing.assert_array_equal(back.encode_numpy(planted.image), sae.encode_numpy(planted.image))

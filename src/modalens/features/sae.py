@@ -21,12 +21,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from modalens._core.registry import Registry
+from modalens._core.version import __version__
 from modalens.features.errors import FeatureError
 from modalens.models.loop import Callback, fit, shuffled_batches
 
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 WEIGHT_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec")
+# The SAELens cfg.json layout that save() writes: the 6.0 layout (inference config keys at the top level, run facts
+# under "metadata"). SAELens reads metadata.sae_lens_version to pick its loader; without one (or below 6.0) it takes
+# the file for a pre-6.0 config and rebuilds the metadata from top-level keys, dropping ours.
+SAELENS_FORMAT_VERSION = "6.0.0"
 
 
 # ----------------------------------------------------------------------------------------------------------- configs
@@ -202,7 +207,13 @@ class FeatureExtractor(nn.Module):
 
     # persistence --------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-        """Write ``cfg.json`` + ``sae_weights.safetensors`` (SAELens layout) into directory ``path``."""
+        """Write ``cfg.json`` + ``sae_weights.safetensors`` (SAELens layout) into directory ``path``.
+
+        ``cfg.json["metadata"]`` holds SAELens' metadata keys: ``model_name`` (None unless given), ``hook_name``
+        (``"embedding"`` unless given), any keys of ``metadata``, and, always, ``sae_lens_version`` =
+        :data:`SAELENS_FORMAT_VERSION` (the SAELens file layout followed, which SAELens reads to choose its loader),
+        ``sae_lens_training_version`` = None (not trained by SAELens) and ``modalens_version`` (the writer).
+        """
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
         tensors = {k: getattr(self, k).detach().cpu().contiguous().float() for k in WEIGHT_KEYS}
@@ -216,11 +227,19 @@ class FeatureExtractor(nn.Module):
             "apply_b_dec_to_input": self.apply_b_dec_to_input,
             "normalize_activations": "none",
             "reshape_activations": "none",
-            "metadata": {"model_name": None, "hook_name": "embedding", **(metadata or {})},
+            "metadata": {
+                "model_name": None,
+                "hook_name": "embedding",
+                **(metadata or {}),
+                "sae_lens_version": SAELENS_FORMAT_VERSION,
+                "sae_lens_training_version": None,
+                "modalens_version": __version__,
+            },
             "modalens": self.cfg.to_dict(),
         }
         if isinstance(self.cfg, TopKSAEConfig):
             cfg["k"] = self.cfg.k
+            cfg["rescale_acts_by_decoder_norm"] = False  # codes are not rescaled (decoder rows are kept at unit norm)
         (out / CFG_FILE).write_text(json.dumps(cfg, indent=2))
         return out
 
