@@ -1,7 +1,7 @@
 """Global performance metrics, computed the way the multimodal sentiment field computes them.
 
-Sentiment regression (CMU-MOSI, CMU-MOSEI, CH-SIMS) follows the MMSA toolkit's ``MetricsTop`` (Yu et al.), which
-the field's papers report:
+Sentiment regression follows the MMSA toolkit's ``MetricsTop`` (Yu et al.), which the field's papers report. On the
+CMU-MOSI / CMU-MOSEI scale ([-3, 3], :func:`sentiment_metrics`):
 
 - ``mae``: mean absolute error.
 - ``corr``: Pearson correlation of predictions and labels.
@@ -11,6 +11,14 @@ the field's papers report:
 - ``acc7``: labels and predictions clipped to [-3, 3] and rounded to the nearest integer (numpy's round half to
   even, as MMSA does), then exact-match accuracy over the 7 classes -3 .. 3.
 - ``acc5``: the same with clipping to [-2, 2] (5 classes).
+
+CH-SIMS labels lie in [-1, 1] and MMSA scores them differently (:func:`sims_metrics`, its ``__eval_sims_regression``):
+predictions and labels are clipped to [-1, 1], then
+
+- ``mae``, ``corr``: on the clipped values;
+- ``acc2`` / ``f1``: classes [-1, 0] and (0, 1] (a <= 0 / > 0 split), accuracy and weighted F1;
+- ``acc3``: classes [-1, -0.1], (-0.1, 0.1], (0.1, 1];
+- ``acc5``: classes [-1, -0.7], (-0.7, -0.1], (-0.1, 0.1], (0.1, 0.7], (0.7, 1].
 
 F1 scores are scikit-learn's ``average="weighted"`` (per-class F1 weighted by the true class counts). Degenerate
 inputs never raise: a metric that is undefined (Pearson r of a constant vector, Acc-2 "non-zero" when every label is
@@ -28,6 +36,10 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from modalens._core.errors import ModalensError
 
 SENTIMENT_RANGE = 3.0
+SIMS_RANGE = 1.0
+# MMSA's CH-SIMS classes: class i holds the (clipped) values in (edges[i - 1], edges[i]], the first from -1 on
+SIMS_EDGES = {2: (0.0,), 3: (-0.1, 0.1), 5: (-0.7, -0.1, 0.1, 0.7)}
+SCALES = ("mosi", "sims")
 
 
 class MetricsError(ModalensError, ValueError):
@@ -120,6 +132,48 @@ def sentiment_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return out
 
 
+def _sims_classes(values: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
+    """Class index per value: i for values in (edges[i - 1], edges[i]], i.e. the upper edge belongs to the class.
+
+    Compared in float32, as MMSA does (its labels and predictions are float32 tensors, and numpy compares a float32
+    array with a Python float in float32): a float32 label of 0.1 sits on the edge 0.1, not just above it.
+    """
+    return np.searchsorted(np.asarray(edges, np.float32), values.astype(np.float32), side="left")
+
+
+def sims_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """MMSA's CH-SIMS sentiment metrics, for labels on the [-1, 1] scale.
+
+    Parameters
+    ----------
+    y_true
+        ``[N]`` sentiment labels (CH-SIMS: in [-1, 1]).
+    y_pred
+        ``[N]`` (or ``[N, 1]``) predicted sentiment.
+
+    Returns
+    -------
+    dict
+        With ``y`` and ``ŷ`` clipped to [-1, 1]: ``mae`` (mean |ŷ - y|), ``corr`` (Pearson r), ``acc2`` and ``f1``
+        (accuracy and weighted F1 of ``<= 0`` / ``> 0``), ``acc3`` (classes split at -0.1 and 0.1), ``acc5`` (split
+        at -0.7, -0.1, 0.1 and 0.7), each class closed at its upper edge; ``n`` and ``notes``. These are MMSA's
+        ``MAE``, ``Corr``, ``Mult_acc_2``, ``F1_score``, ``Mult_acc_3`` and ``Mult_acc_5`` for SIMS.
+    """
+    truth, pred = _paired_vectors(y_true, y_pred)
+    truth, pred = np.clip(truth, -SIMS_RANGE, SIMS_RANGE), np.clip(pred, -SIMS_RANGE, SIMS_RANGE)
+    notes: list[str] = []
+    out: dict = {"n": int(truth.size)}
+    out["mae"] = float(np.mean(np.abs(pred - truth)))
+    out["corr"] = _pearson(pred, truth, notes)
+    for k in (2, 3, 5):
+        true_k, pred_k = _sims_classes(truth, SIMS_EDGES[k]), _sims_classes(pred, SIMS_EDGES[k])
+        out[f"acc{k}"] = float(np.mean(true_k == pred_k))
+        if k == 2:
+            out["f1"] = _f1_weighted(true_k, pred_k)
+    out["notes"] = notes
+    return out
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     """Scale-free regression metrics for targets that are not on the sentiment scale.
 
@@ -207,7 +261,20 @@ def is_sentiment_scale(y_true: np.ndarray) -> bool:
     return bool(arr.size) and bool(np.all(np.abs(arr) <= SENTIMENT_RANGE))
 
 
-def performance(label_kind: str, y_true: np.ndarray, predictions: np.ndarray, *, sentiment: bool | None = None) -> dict:
+def is_sims_scale(y_true: np.ndarray) -> bool:
+    """True when every label lies in [-1, 1], the scale of CH-SIMS (as MMSA's pickles hold it)."""
+    arr = np.asarray(y_true, dtype=np.float64)
+    return bool(arr.size) and bool(np.all(np.abs(arr) <= SIMS_RANGE))
+
+
+def performance(
+    label_kind: str,
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    sentiment: bool | None = None,
+    scale: str | None = None,
+) -> dict:
     """Global performance of model outputs against labels.
 
     Parameters
@@ -220,22 +287,40 @@ def performance(label_kind: str, y_true: np.ndarray, predictions: np.ndarray, *,
         ``[N, K]`` model outputs as a :class:`~modalens.models.predictor.Predictor` returns them (``K = 1`` for
         regression; class scores for classification).
     sentiment
-        For regression: use :func:`sentiment_metrics` (True) or :func:`regression_metrics` (False). None picks
-        sentiment metrics when every label lies in [-3, 3].
+        For regression: use sentiment metrics (True) or :func:`regression_metrics` (False). None picks sentiment
+        metrics when every label lies in [-3, 3] (or a ``scale`` is given).
+    scale
+        Which sentiment scale, and so which of MMSA's definitions: ``"mosi"`` (CMU-MOSI / MOSEI, [-3, 3],
+        :func:`sentiment_metrics`) or ``"sims"`` (CH-SIMS, [-1, 1], :func:`sims_metrics`). None picks ``"sims"``
+        when every label lies in [-1, 1] (and says so in ``notes``), else ``"mosi"``.
 
     Returns
     -------
     dict
-        The chosen metric dict, with ``"kind"`` set to ``"sentiment"``, ``"regression"`` or ``"classification"``.
+        The chosen metric dict, with ``"kind"`` set to ``"sentiment"``, ``"regression"`` or ``"classification"``;
+        sentiment dicts also carry ``"scale"`` (``"mosi"`` or ``"sims"``).
     """
     preds = np.asarray(predictions, dtype=np.float64)
+    if scale is not None and scale not in SCALES:
+        raise MetricsError(f"scale must be one of {list(SCALES)} or None, got {scale!r}")
     if label_kind == "regression":
         if preds.ndim == 2 and preds.shape[1] != 1:
             raise MetricsError(f"regression predictions must be [N] or [N, 1], got shape {preds.shape}")
-        use_sentiment = is_sentiment_scale(y_true) if sentiment is None else sentiment
-        if use_sentiment:
-            return {"kind": "sentiment", **sentiment_metrics(y_true, preds)}
-        return {"kind": "regression", **regression_metrics(y_true, preds)}
+        if sentiment is False and scale is not None:
+            raise MetricsError(f"scale={scale!r} asks for sentiment metrics, but sentiment=False")
+        use_sentiment = sentiment if sentiment is not None else scale is not None or is_sentiment_scale(y_true)
+        if not use_sentiment:
+            return {"kind": "regression", **regression_metrics(y_true, preds)}
+        if scale is None and is_sims_scale(y_true):
+            out = {"kind": "sentiment", "scale": "sims", **sims_metrics(y_true, preds)}
+            out["notes"].append(
+                "scale: every label lies in [-1, 1], so CH-SIMS metrics (MMSA's SIMS definitions); "
+                "pass scale='mosi' for the MOSI/MOSEI ones"
+            )
+            return out
+        if scale == "sims":
+            return {"kind": "sentiment", "scale": "sims", **sims_metrics(y_true, preds)}
+        return {"kind": "sentiment", "scale": "mosi", **sentiment_metrics(y_true, preds)}
     if label_kind == "classification":
         return {"kind": "classification", **classification_metrics(y_true, preds)}
     raise MetricsError(f"label_kind must be 'regression' or 'classification', got {label_kind!r}")
@@ -253,6 +338,9 @@ METRIC_DIRECTION: dict[str, int] = {
     "f1_nonzero": 1,
     "acc7": 1,
     "acc5": 1,
+    "acc3": 1,
+    "acc2": 1,
+    "f1": 1,
     "accuracy": 1,
     "f1_macro": 1,
     "f1_weighted": 1,
