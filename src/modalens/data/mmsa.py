@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from modalens.data.dataset import MODALITY_KINDS, DatasetError, Modality, MultimodalDataset
+from modalens.data.limits import Budget, Limits, resolve
 from modalens.data.safe_pickle import safe_load
 
 # COVAREP's feature order (its feature_extraction script concatenates them in this order); CMU-MOSEI audio, D = 74.
@@ -71,6 +72,7 @@ COVAREP_FEATURES: tuple[str, ...] = (
 
 NonFinite = Literal["error", "zero"]
 SPLIT_ORDER = ("train", "valid", "test")
+MAX_LIST_ITEMS = 1_000_000  # a field given as nested lists, not an array: at most this many items are read
 _INF_HINT = "MMSA sets -inf audio to 0 when it loads; pass nonfinite='zero' to do the same"
 
 
@@ -144,6 +146,7 @@ def load_mmsa(
     nonfinite: NonFinite = "error",
     words: Literal["auto"] | None = "auto",
     name: str | None = None,
+    limits: Limits | None = None,
 ) -> MultimodalDataset:
     """Load an MMSA pickle (CMU-MOSI, CMU-MOSEI, CH-SIMS) as a :class:`MultimodalDataset`.
 
@@ -169,6 +172,9 @@ def load_mmsa(
         docstring); None never does.
     name
         Dataset name; defaults to the parent folder and file stem (``MOSI/aligned_50``).
+    limits
+        Size limits checked before anything is allocated (:class:`~modalens.data.limits.Limits`; default from
+        ``MODALENS_MAX_BYTES`` / ``MODALENS_MAX_ARRAY_BYTES`` or 8 GiB per array, 16 GiB in all).
 
     Returns
     -------
@@ -180,10 +186,16 @@ def load_mmsa(
     Raises
     ------
     DatasetError
-        Naming the file, split, field and the expected shape when anything is missing or malformed.
+        Naming the file, split, field and the expected shape when anything is missing or malformed (complex or
+        non-numeric values, non-integer lengths, null or non-string ids, non-string split or field names).
+    LimitError
+        An array claims more bytes than ``limits`` allow.
+    UnsafePickleError
+        The pickle asks for anything but numpy arrays and builtin containers.
     """
     source = Path(path)
-    data = safe_load(source)
+    budget = resolve(limits).budget(source)
+    data = safe_load(source, budget=budget)
     if text_field == "text_bert":
         raise DatasetError(f"{source}: text_field 'text_bert' holds BERT token ids/masks, not features; use 'text'")
     if not isinstance(data, dict) or not data:
@@ -193,7 +205,7 @@ def load_mmsa(
         label_kind = "classification" if "classification" in label_field else "regression"
 
     parts = [
-        _read_split(source, s, data[s], modalities, text_field, label_field, label_kind, nonfinite, words)
+        _read_split(source, s, data[s], modalities, text_field, label_field, label_kind, nonfinite, words, budget)
         for s in split_names
     ]
     mods = []
@@ -252,7 +264,10 @@ def _field(modality: str, text_field: str) -> str:
 
 
 def _split_names(source: Path, data: dict, split: str | None) -> list[str]:
-    keys = [str(k) for k in data]
+    for key in data:
+        if not isinstance(key, str):
+            raise DatasetError(f"{source}: split names must be strings, got {_brief(key)} ({type(key).__name__})")
+    keys = list(data)
     if split is not None:
         if split not in data:
             raise DatasetError(f"{source}: no split {split!r}; the file has {keys}")
@@ -264,15 +279,48 @@ def _split_names(source: Path, data: dict, split: str | None) -> list[str]:
     return ordered
 
 
-def _numeric(source: Path, split: str, field: str, value: Any, ndim: int, expected: str) -> np.ndarray:
-    where = f"{source}: split {split!r} field {field!r}"
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_array(where: str, value: Any, budget: Budget, expected: str) -> np.ndarray:
+    """A field as an array; nested lists (not what MMSA writes) are sized before numpy stacks them."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list | tuple):
+        total, seen, todo = 0, 0, [value]
+        while todo:
+            item = todo.pop()
+            seen += 1
+            if seen > MAX_LIST_ITEMS:
+                raise DatasetError(
+                    f"{where}: expected an array {expected}, got nested lists of more than {MAX_LIST_ITEMS} items"
+                )
+            if isinstance(item, list | tuple):
+                todo.extend(item)
+                total += 8 * len(item)
+            else:
+                total += int(getattr(item, "nbytes", 8))
+            if total > budget.limits.max_array_bytes:
+                budget.check(where.split(": ", 1)[-1], total)
+        budget.check(where.split(": ", 1)[-1], total)
     try:
-        arr = np.asarray(value)
+        return np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise DatasetError(f"{where}: expected a numeric array {expected} ({exc})") from exc
+        raise DatasetError(f"{where}: expected an array {expected} ({exc})") from exc
+
+
+def _numeric(
+    source: Path, split: str, field: str, value: Any, ndim: int | None, expected: str, budget: Budget
+) -> np.ndarray:
+    where = f"{source}: split {split!r} field {field!r}"
+    arr = _as_array(where, value, budget, expected)
+    if np.iscomplexobj(arr):
+        raise DatasetError(f"{where}: expected real numbers {expected}, got complex dtype {arr.dtype}")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DatasetError(f"{where}: expected a numeric array {expected}, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
+    if ndim is not None and arr.ndim != ndim:
         raise DatasetError(f"{where}: expected shape {expected}, got {arr.shape}")
     return arr
 
@@ -287,12 +335,16 @@ def _read_split(
     label_kind: str,
     nonfinite: NonFinite,
     words: str | None,
+    budget: Budget,
 ) -> dict[str, Any]:
     """Validate one split and turn it into arrays, masks, words, ids and meta."""
     where = f"{source}: split {split!r}"
+    for key in part:
+        if not isinstance(key, str):
+            raise DatasetError(f"{where}: field names must be strings, got {_brief(key)} ({type(key).__name__})")
     if label_field not in part:
         raise DatasetError(f"{where}: missing field {label_field!r}; the split has {sorted(map(str, part))}")
-    labels = _numeric(source, split, label_field, part[label_field], np.ndim(part[label_field]), "[N]")
+    labels = _numeric(source, split, label_field, part[label_field], None, "[N]", budget)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim != 1:
@@ -308,14 +360,14 @@ def _read_split(
             raise DatasetError(
                 f"{where}: missing field {field!r} (modality {m!r}); the split has {sorted(map(str, part))}"
             )
-        arr = _numeric(source, split, field, part[field], 3, f"[N={n}, T, D]")
+        arr = _numeric(source, split, field, part[field], 3, f"[N={n}, T, D]", budget)
         if arr.shape[0] != n:
             raise DatasetError(f"{where} field {field!r}: expected shape [N={n}, T, D], got {arr.shape}")
         arr, fixed[m] = fix_nonfinite(
             arr.astype(np.float32, copy=False), nonfinite, f"{where} field {field!r}", _INF_HINT
         )
         values[m] = arr
-        masks[m] = _mask(source, split, part, m, arr)
+        masks[m] = _mask(source, split, part, m, arr, budget)
 
     raw = part.get("raw_text")
     texts = None if raw is None else _strings(source, split, "raw_text", raw, n)
@@ -331,11 +383,15 @@ def _read_split(
     for key, value in part.items():
         if key in used or key.endswith("_lengths"):
             continue
-        arr = np.asarray(value)
+        arr = _as_array(f"{where} field {key!r}", value, budget, f"[N={n}]")
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
-        if arr.shape == (n,) and (np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "OUS"):
-            meta[str(key)] = arr if arr.dtype.kind in "biuf" else [str(v) for v in arr]
+        if arr.shape != (n,) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype.kind in "OUS"):
+            continue  # not a per-instance column (text_bert, a [N, T, D] field not asked for ...)
+        if arr.dtype.kind in "biuf":
+            meta[key] = arr
+        elif arr.dtype.kind != "O" or all(isinstance(v, _TEXT_ATOMS) or v is None for v in arr):
+            meta[key] = [None if v is None else _text(v) for v in arr]
     if aligned is not None:
         meta["words_aligned"] = aligned
     return {
@@ -351,12 +407,18 @@ def _read_split(
     }
 
 
-def _mask(source: Path, split: str, part: dict, modality: str, values: np.ndarray) -> np.ndarray:
+def _mask(source: Path, split: str, part: dict, modality: str, values: np.ndarray, budget: Budget) -> np.ndarray:
     """Step mask for one modality from the best evidence in the split (see module docstring)."""
     n, t, _ = values.shape
     key = f"{modality}_lengths"
     if key in part:
-        lengths = _numeric(source, split, key, part[key], np.ndim(part[key]), f"[N={n}]").reshape(-1)
+        lengths = _numeric(source, split, key, part[key], None, f"[N={n}]", budget).reshape(-1)
+        if lengths.dtype.kind == "f" and not (np.isfinite(lengths) & (lengths == np.round(lengths))).all():
+            bad = int(np.flatnonzero(~(np.isfinite(lengths) & (lengths == np.round(lengths))))[0])
+            raise DatasetError(
+                f"{source}: split {split!r} field {key!r}: expected whole-number lengths, got {lengths[bad]} "
+                f"at index {bad}"
+            )
         if lengths.shape != (n,) or (lengths < 0).any() or (lengths > t).any():
             raise DatasetError(
                 f"{source}: split {split!r} field {key!r}: expected [N={n}] lengths in [0, {t}], got shape "
@@ -365,7 +427,7 @@ def _mask(source: Path, split: str, part: dict, modality: str, values: np.ndarra
             )
         return np.arange(t)[None, :] < lengths.astype(np.int64)[:, None]
     if guess_kind(modality) == "text" and "text_bert" in part:
-        bert = _numeric(source, split, "text_bert", part["text_bert"], 3, f"[N={n}, 3, {t}]")
+        bert = _numeric(source, split, "text_bert", part["text_bert"], 3, f"[N={n}, 3, {t}]", budget)
         if bert.shape != (n, 3, t):
             raise DatasetError(
                 f"{source}: split {split!r} field 'text_bert': expected shape [N={n}, 3, {t}], got {bert.shape}"
@@ -374,11 +436,31 @@ def _mask(source: Path, split: str, part: dict, modality: str, values: np.ndarra
     return trim_zero_mask(values)
 
 
+_TEXT_ATOMS = (str, bytes, np.str_, np.bytes_, int, np.integer, float, np.floating)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def _strings(source: Path, split: str, field: str, value: Any, n: int) -> list[str]:
-    arr = np.asarray(value).reshape(-1) if not isinstance(value, list) else value
+    where = f"{source}: split {split!r} field {field!r}"
+    if isinstance(value, np.ndarray):
+        arr = value.reshape(-1) if value.ndim == 2 and value.shape[1] == 1 else value
+        if arr.ndim != 1:
+            raise DatasetError(f"{where}: expected [N={n}] strings, got shape {value.shape}")
+    elif isinstance(value, list | tuple):
+        arr = value
+    else:
+        raise DatasetError(f"{where}: expected [N={n}] strings, got {type(value).__name__}")
     if len(arr) != n:
-        raise DatasetError(f"{source}: split {split!r} field {field!r}: expected [N={n}] strings, got {len(arr)}")
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in arr]
+        raise DatasetError(f"{where}: expected [N={n}] strings, got {len(arr)}")
+    for i, v in enumerate(arr):
+        if v is None:
+            raise DatasetError(f"{where}: entry {i} is null (None); expected [N={n}] strings")
+        if not isinstance(v, _TEXT_ATOMS) or isinstance(v, bool):
+            raise DatasetError(f"{where}: entry {i} is a {type(v).__name__}; expected [N={n}] strings")
+    return [_text(v) for v in arr]
 
 
 def _align_words(texts: list[str], mask: np.ndarray, has_special: bool) -> tuple[list[list[str]], list[bool]]:
