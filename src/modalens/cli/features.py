@@ -42,9 +42,10 @@ def demo(
 ) -> None:
     """Analyse the embedded two-tower model (EfficientNet-Lite0 + MiniLM) on Fashion-MNIST image-caption pairs."""
     from modalens.features.demo import run_demo
-    from modalens.runs import RunError
+    from modalens.runs import RunError, check_target
 
     try:
+        check_target(out_dir, overwrite=overwrite)  # before the demo computes anything
         study, path = run_demo(
             out_dir,
             extractor=extractor,
@@ -124,10 +125,12 @@ def study(
     """
     from modalens.features.embeddings import EmbeddingError, PrecomputedEmbeddings
     from modalens.features.study import run_feature_study
-    from modalens.runs import RunError
+    from modalens.runs import RunError, check_target
 
-    if out_dir.exists() and not overwrite:
-        raise error_exit(UsageError(f"{out_dir} exists; pass --overwrite to replace it"))
+    try:
+        check_target(out_dir, overwrite=overwrite)  # exists, writable: before any computation
+    except RunError as exc:
+        raise error_exit(UsageError(str(exc).replace("overwrite=True (CLI: --overwrite)", "--overwrite"))) from exc
     try:
         pre = PrecomputedEmbeddings.load(embeddings, text_npy)
         for col in (text_meta, label_meta):

@@ -106,6 +106,7 @@ def explain(
 
     _check_out(out, overwrite)
     full = load_dataset(data, format=data_format)
+    _check_out(out, overwrite, full)
     dataset = _choose_split(full, split)
     if limit is not None:
         dataset = dataset.take(range(min(limit, len(dataset))))
@@ -125,12 +126,12 @@ def demo(
     """Run the whole pipeline on the embedded default and open the app."""
     from modalens.models import Masker
 
+    _check_out(out, overwrite)
     full, predictor, title = _demo_inputs(synthetic)
     dataset = full.split("test")
     predictor.masker = Masker("mean").fit(_baseline_data(full))
     console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
     # 4 walks (2 antithetic pairs) per instance: about 5% attribution error, half the time of the default 8
-    _check_out(out, overwrite)
     explanation = _run_explain(predictor, dataset, out, ExplainConfig(n_permutations=4), overwrite=overwrite)
     _print_summary(explanation)
     if serve:
@@ -216,10 +217,19 @@ def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     return make_synthetic(400), glass_box_model(), "synthetic glass-box example"
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an output folder that exists (without --overwrite) before any computation."""
-    if out.exists() and not overwrite:
-        raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it", param_hint="--out")
+def _check_out(out: Path, overwrite: bool, dataset: Any = None) -> None:
+    """Before any computation: the output folder can be written (and exists only with --overwrite), and the
+    dataset's media keys can become folder names in the run."""
+    from modalens.runs import RunError, check_target, safe_name
+
+    try:
+        check_target(out, overwrite=overwrite)
+        for key in getattr(dataset, "media", None) or {}:
+            safe_name(key, "media key")
+    except RunError as exc:
+        raise typer.BadParameter(
+            str(exc).replace("overwrite=True (CLI: --overwrite)", "--overwrite"), param_hint="--out"
+        ) from None
 
 
 def _run_explain(predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool = False) -> Any:

@@ -23,7 +23,7 @@ from modalens.data.dataset import MultimodalDataset
 from modalens.data.native import load_dataset, save_dataset
 from modalens.interactions.coalitions import coalition_label, coalition_matrix
 from modalens.interactions.interaction_types import InteractionTypes, TypingConfig, classify
-from modalens.runs import RunError, read_run, write_run
+from modalens.runs import RunError, check_target, read_run, safe_name, write_run
 
 DATASET_FILE = "dataset.npz"
 
@@ -306,9 +306,18 @@ class Explanation:
 
     # -- persistence -------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write a run directory (manifest + Parquet tables + dataset.npz + media), atomically."""
+        """Write a run directory (manifest + Parquet tables + dataset.npz + media), atomically.
+
+        Media keys become folder names (``media/<key>/``) only if :func:`modalens.runs.safe_name` accepts them;
+        an unsafe key (``../x``, ``a/b``, ``.hidden`` ...) and a target that cannot be written are refused with a
+        :class:`~modalens.runs.RunError` before anything is built.
+        """
         import tempfile
 
+        check_target(path, overwrite=overwrite)
+        for key, column in self.dataset.media.items():
+            safe_name(key, "media key")
+            safe_name(f"0.{column.extension}", f"media {key!r}: file extension {column.extension!r} gives file name")
         tables = {
             "instances": self.to_frame(),
             "modality_shapley": self.modality_frame(),
