@@ -35,6 +35,7 @@ the end to the longest instance, with a step mask.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +46,7 @@ from typing import Literal
 import numpy as np
 
 from modalens.data.dataset import DatasetError, Modality, MultimodalDataset
+from modalens.data.limits import Budget, Limits, resolve
 from modalens.data.mmsa import NonFinite, feature_names_for, fix_nonfinite, guess_kind
 
 SILENCE = ("sp",)
@@ -80,7 +82,14 @@ class ComputationalSequence:
         return [str(x) for x in names] if isinstance(names, list) else None
 
 
-def read_csd(path: str | os.PathLike, *, text: bool = False, nonfinite: NonFinite = "error") -> ComputationalSequence:
+def read_csd(
+    path: str | os.PathLike,
+    *,
+    text: bool = False,
+    nonfinite: NonFinite = "error",
+    limits: Limits | None = None,
+    budget: Budget | None = None,
+) -> ComputationalSequence:
     """Read and validate one computational sequence.
 
     Parameters
@@ -91,93 +100,220 @@ def read_csd(path: str | os.PathLike, *, text: bool = False, nonfinite: NonFinit
         True for a words sequence: features are ``[T, 1]`` byte or unicode strings, returned as str.
     nonfinite
         ``"error"`` refuses NaN/inf in numeric features, ``"zero"`` replaces them with 0.
+    limits, budget
+        Size limits (:mod:`modalens.data.limits`), or a running account shared with the other files of one load;
+        every dataset's size is claimed from its HDF5 dataspace and datatype before it is read.
 
     Raises
     ------
     DatasetError
         Naming the file, video and field: not HDF5 (or truncated), no root/data group, features not ``[T, D]``,
-        intervals not ``[T, 2]`` finite with end >= start, D differing between videos.
+        intervals not ``[T, 2]`` finite with end >= start, D differing between videos; and, naming the path inside
+        the file, anything that would read outside it (external links, soft links, external storage, virtual
+        datasets), storage that does not hold the declared data (never-written datasets read as fill values),
+        and features that are not real numbers (or, for words, not strings).
+    LimitError
+        A dataset claims more bytes than the limits allow.
     """
     import h5py  # noqa: PLC0415  (optional dependency of this format only)
 
     source = Path(path)
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
+    budget = budget if budget is not None else resolve(limits).budget(source)
     try:
         handle = h5py.File(source, "r")
-    except OSError as exc:
+    except _H5_ERRORS as exc:
         raise DatasetError(
             f"{source}: not a readable HDF5 computational sequence (truncated or corrupt?): {exc}"
         ) from exc
-    with handle:
-        roots = [k for k in handle if isinstance(handle[k], h5py.Group) and "data" in handle[k]]
-        if len(roots) != 1:
-            raise DatasetError(
-                f"{source}: expected one root group holding 'data' (the sequence name), found {sorted(handle)}"
-            )
-        root = handle[roots[0]]
-        features, intervals = {}, {}
-        width = None
-        for vid in root["data"]:
-            where = f"{source}: video {vid!r}"
-            group = root["data"][vid]
-            for key in ("features", "intervals"):
-                if key not in group:
-                    raise DatasetError(f"{where}: missing dataset {key!r}")
-            try:
-                feats, ivals = group["features"][()], group["intervals"][()]
-            except (OSError, KeyError) as exc:
-                raise DatasetError(f"{where}: data unreadable (truncated file?): {exc}") from exc
-            if feats.ndim == 1:
-                feats = feats[:, None]
-            if feats.ndim != 2:
-                raise DatasetError(f"{where} field 'features': expected shape [T, D], got {feats.shape}")
-            if ivals.shape != (feats.shape[0], 2):
+    try:
+        with handle:
+            return _read(source, handle, text, nonfinite, budget)
+    except DatasetError:
+        raise
+    except _H5_ERRORS as exc:  # HDF5 metadata damaged somewhere the checks above did not look
+        raise DatasetError(f"{source}: unreadable HDF5 structure (truncated or corrupt?): {exc}") from exc
+
+
+_H5_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, UnicodeDecodeError)
+
+
+def _read(source: Path, handle: object, text: bool, nonfinite: NonFinite, budget: Budget) -> ComputationalSequence:
+    import h5py  # noqa: PLC0415
+
+    roots = []
+    for key in handle:
+        obj = _child(source, handle, key, None)
+        if isinstance(obj, h5py.Group) and isinstance(_child(source, obj, "data", None), h5py.Group):
+            roots.append(key)
+    if len(roots) != 1:
+        raise DatasetError(
+            f"{source}: expected one root group holding 'data' (the sequence name), found {sorted(handle)}"
+        )
+    root = handle[roots[0]]
+    data = _child(source, root, "data", h5py.Group)
+    features, intervals = {}, {}
+    width = None
+    size = source.stat().st_size
+    for vid in data:
+        where = f"{source}: video {vid!r}"
+        group = _child(source, data, vid, h5py.Group, what=f"video {vid!r}")
+        feats_ds = _child(source, group, "features", h5py.Dataset, what=f"video {vid!r} field 'features'")
+        ivals_ds = _child(source, group, "intervals", h5py.Dataset, what=f"video {vid!r} field 'intervals'")
+        if feats_ds is None or ivals_ds is None:
+            raise DatasetError(f"{where}: missing dataset {'features' if feats_ds is None else 'intervals'!r}")
+        feats = _dataset(source, feats_ds, f"{where} field 'features'", "string" if text else "number", budget, size)
+        ivals = _dataset(source, ivals_ds, f"{where} field 'intervals'", "number", budget, size)
+        if feats.ndim == 1:
+            feats = feats[:, None]
+        if feats.ndim != 2:
+            raise DatasetError(f"{where} field 'features': expected shape [T, D], got {feats.shape}")
+        if ivals.shape != (feats.shape[0], 2):
+            raise DatasetError(f"{where} field 'intervals': expected shape [T={feats.shape[0]}, 2], got {ivals.shape}")
+        ivals = ivals.astype(np.float64)
+        if not np.isfinite(ivals).all() or (ivals[:, 1] < ivals[:, 0]).any():
+            raise DatasetError(f"{where} field 'intervals': expected finite [start, end] rows with end >= start")
+        if text:
+            if feats.shape[1] != 1:
                 raise DatasetError(
-                    f"{where} field 'intervals': expected shape [T={feats.shape[0]}, 2], got {ivals.shape}"
+                    f"{where} field 'features': a words sequence holds [T, 1] strings, got {feats.shape}"
                 )
-            ivals = ivals.astype(np.float64)
-            if not np.isfinite(ivals).all() or (ivals[:, 1] < ivals[:, 0]).any():
-                raise DatasetError(f"{where} field 'intervals': expected finite [start, end] rows with end >= start")
-            if text:
-                feats = np.array([_decode(x) for x in feats[:, 0]], dtype=object)[:, None]
-            else:
-                if not np.issubdtype(feats.dtype, np.number):
-                    raise DatasetError(f"{where} field 'features': expected numbers, got dtype {feats.dtype}")
-                feats, _ = fix_nonfinite(
-                    feats.astype(np.float32),
-                    nonfinite,
-                    f"{where} field 'features'",
-                    "pass nonfinite='zero' to zero them",
+            feats = np.array([_decode(x) for x in feats[:, 0]], dtype=object)[:, None]
+        else:
+            feats, _ = fix_nonfinite(
+                feats.astype(np.float32),
+                nonfinite,
+                f"{where} field 'features'",
+                "pass nonfinite='zero' to zero them",
+            )
+            if width is not None and feats.shape[1] != width:
+                raise DatasetError(
+                    f"{where} field 'features': expected D = {width} (as other videos), got {feats.shape[1]}"
                 )
-                if width is not None and feats.shape[1] != width:
-                    raise DatasetError(
-                        f"{where} field 'features': expected D = {width} (as other videos), got {feats.shape[1]}"
-                    )
-                width = feats.shape[1]
-            order = np.argsort(ivals[:, 0], kind="stable")  # time order, so alignment can bisect
-            features[vid], intervals[vid] = feats[order], ivals[order]
-        metadata = _metadata(root.get("metadata"))
+            width = feats.shape[1]
+        order = np.argsort(ivals[:, 0], kind="stable")  # time order, so alignment can bisect
+        features[vid], intervals[vid] = feats[order], ivals[order]
+    metadata = _metadata(source, _child(source, root, "metadata", h5py.Group), budget, size)
     return ComputationalSequence(source, roots[0], features, intervals, metadata)
+
+
+def _child(source: Path, group: object, name: str, kind: type | None, *, what: str | None = None) -> object:
+    """``group[name]`` through a hard link only: external and soft links are refused (they can leave the file or
+    loop), and the object must be of ``kind`` (a Group or Dataset) when given. None when there is no such link."""
+    import h5py  # noqa: PLC0415
+
+    inside = f"{group.name.rstrip('/')}/{name}"
+    label = f"{what} ({inside})" if what else inside
+    link = group.get(name, getlink=True)
+    if link is None:
+        return None
+    if isinstance(link, h5py.ExternalLink):
+        raise DatasetError(
+            f"{source}: {inside} is an external link to {link.filename}:{link.path}; a computational sequence must "
+            "hold its own data"
+        )
+    if isinstance(link, h5py.SoftLink):
+        raise DatasetError(
+            f"{source}: {inside} is a soft link to {link.path}; a computational sequence is read through hard "
+            "links only"
+        )
+    if not isinstance(link, h5py.HardLink):
+        raise DatasetError(f"{source}: {inside} is a {type(link).__name__}; only hard links are read")
+    obj = group[name]
+    if kind is not None and not isinstance(obj, kind):
+        expected = "group" if kind is h5py.Group else "dataset"
+        raise DatasetError(f"{source}: {label} must be an HDF5 {expected}, got {type(obj).__name__}")
+    return obj
+
+
+def _dataset(source: Path, ds: object, where: str, kind: str, budget: Budget, file_size: int) -> np.ndarray:
+    """A dataset's values after the checks that keep the read inside the file and within the limits."""
+    import h5py  # noqa: PLC0415
+
+    inside = ds.name
+    if ds.is_virtual:
+        raise DatasetError(f"{where} ({inside}) is a virtual dataset (it maps other files); refused")
+    if ds.external:
+        files = sorted({str(entry[0]) for entry in ds.external})
+        raise DatasetError(f"{where} ({inside}) keeps its data in external files {files}; refused")
+    if ds.shape is None:
+        raise DatasetError(f"{where} ({inside}) has an empty (null) dataspace")
+    dtype = ds.dtype
+    vlen = h5py.check_string_dtype(dtype) is not None and dtype.kind == "O"
+    if kind == "number":
+        if dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
+            raise DatasetError(f"{where} ({inside}): expected real numbers, got dtype {_h5_type(dtype)}")
+    elif not (vlen or (dtype.kind == "S" and dtype.fields is None)):
+        raise DatasetError(f"{where} ({inside}): expected strings, got dtype {_h5_type(dtype)}")
+    count = math.prod(ds.shape)
+    nbytes = count * dtype.itemsize
+    layout = ds.id.get_create_plist().get_layout()
+    if count and layout == h5py.h5d.CHUNKED:
+        expected = math.prod(-(-d // c) for d, c in zip(ds.shape, ds.chunks, strict=True))
+        stored = ds.id.get_num_chunks()
+        if stored != expected:
+            raise DatasetError(
+                f"{where} ({inside}): declares shape {ds.shape} in {expected} chunks but stores {stored}; the rest "
+                "would read as fill values"
+            )
+    elif count and not vlen and ds.id.get_storage_size() != nbytes:
+        raise DatasetError(
+            f"{where} ({inside}): declares shape {ds.shape} of {dtype} ({nbytes} bytes) but stores "
+            f"{ds.id.get_storage_size()}; the rest would read as fill values"
+        )
+    budget.claim(f"{where.split(': ', 1)[-1]} (shape {ds.shape}, {dtype})", nbytes)
+    try:
+        if not vlen or not count:
+            return ds[()]
+        # variable-length strings live in a heap that many elements may share: read in blocks, claiming as we go
+        rows = max(1, min(1 << 16, (64 << 20) // max(file_size, 1)))
+        blocks = []
+        for start in range(0, ds.shape[0], rows):
+            block = ds[start : start + rows]
+            budget.claim(f"{where.split(': ', 1)[-1]} (strings)", sum(len(x) for x in block.reshape(-1)))
+            blocks.append(block)
+        return np.concatenate(blocks) if blocks else ds[()]
+    except DatasetError:
+        raise
+    except _H5_ERRORS as exc:
+        raise DatasetError(f"{where} ({inside}): data unreadable (truncated file?): {exc}") from exc
+
+
+def _h5_type(dtype: np.dtype) -> str:
+    import h5py  # noqa: PLC0415
+
+    if h5py.check_dtype(ref=dtype) is not None:
+        return "object reference"
+    if h5py.check_vlen_dtype(dtype) is not None:
+        return f"variable-length {h5py.check_vlen_dtype(dtype)}"
+    return str(dtype)
 
 
 def _decode(x: object) -> str:
     return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
 
 
-def _metadata(group: object) -> dict[str, object]:
+def _metadata(source: Path, group: object, budget: Budget, file_size: int) -> dict[str, object]:
     """Metadata datasets hold one JSON string each (the SDK's writer); fall back to the raw string."""
+    import h5py  # noqa: PLC0415
+
     out: dict[str, object] = {}
     if group is None:
         return out
     for key in group:
+        ds = _child(source, group, key, None)
+        if not isinstance(ds, h5py.Dataset) or ds.shape is None or not ds.shape or ds.dtype.kind not in "SUO":
+            continue
         try:
-            raw = _decode(group[key][()].reshape(-1)[0])
-        except (AttributeError, IndexError, OSError, TypeError):
+            raw = _decode(
+                _dataset(source, ds, f"{source}: metadata {key!r}", "string", budget, file_size).reshape(-1)[0]
+            )
+        except IndexError:
             continue
         try:
             out[key] = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             out[key] = raw
     return out
 
@@ -197,6 +333,7 @@ def load_csd(
     weighting: Literal["overlap", "uniform"] = "overlap",
     nonfinite: NonFinite = "error",
     name: str = "csd",
+    limits: Limits | None = None,
 ) -> MultimodalDataset:
     """Load CMU-SDK computational sequences as a :class:`MultimodalDataset`.
 
@@ -232,6 +369,9 @@ def load_csd(
         ``"error"`` or ``"zero"`` for NaN/inf in features.
     name
         Dataset name.
+    limits
+        Size limits for the whole load, all files together (:class:`~modalens.data.limits.Limits`; default from
+        ``MODALENS_MAX_BYTES`` / ``MODALENS_MAX_ARRAY_BYTES`` or 8 GiB per dataset, 16 GiB in all).
 
     Returns
     -------
@@ -249,11 +389,19 @@ def load_csd(
         raise DatasetError(f"align_to must be 'words' or None, got {align_to!r}")
     if align_to == "words" and words_csd is None:
         raise DatasetError("align_to='words' needs words_csd (the timestamped words sequence)")
-    seqs = {m: read_csd(p, nonfinite=nonfinite) for m, p in paths.items()}
-    words = read_csd(words_csd, text=True) if words_csd is not None else None
-    labels = read_csd(labels_csd, nonfinite="error") if labels_csd is not None else None
-    if labels is not None and not 0 <= label_column < next(iter(labels.features.values())).shape[1]:
-        raise DatasetError(f"{labels.path}: label_column {label_column} out of range")
+    budget = resolve(limits).budget(", ".join(str(p) for p in paths.values()))
+    seqs = {m: read_csd(p, nonfinite=nonfinite, budget=budget) for m, p in paths.items()}
+    words = read_csd(words_csd, text=True, budget=budget) if words_csd is not None else None
+    labels = read_csd(labels_csd, nonfinite="error", budget=budget) if labels_csd is not None else None
+    if labels is not None:
+        if not labels.features:
+            raise DatasetError(f"{labels.path}: the labels sequence holds no videos")
+        columns = next(iter(labels.features.values())).shape[1]
+        if not 0 <= label_column < columns:
+            raise DatasetError(f"{labels.path}: label_column {label_column} out of range (the labels have {columns})")
+    for seq in seqs.values():
+        if not seq.features:
+            raise DatasetError(f"{seq.path}: the sequence holds no videos")
 
     videos = _common_videos(list(seqs.values()) + [s for s in (words, labels) if s is not None], missing)
     spans = list(seqs.values()) + ([words] if words is not None else [])
@@ -274,6 +422,8 @@ def load_csd(
                 _align(seq, vid, ivals, uniform=weighting == "uniform")
                 for (vid, *_), (_, ivals) in zip(instances, tokens, strict=True)
             ]
+        elif labels is None:  # a whole video keeps every frame, point frames at its ends included
+            rows = [(seq.features[vid], np.ones(len(seq.features[vid]), bool)) for vid, *_ in instances]
         else:
             rows = [_frames(seq, vid, a, b) for vid, _, a, b, _ in instances]
         values, mask = _pad(rows, seq.features[next(iter(seq.features))].shape[1])

@@ -30,6 +30,7 @@ It is written to a temporary file and renamed into place, and read without pickl
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import zlib
@@ -46,6 +47,7 @@ from modalens._core.registry import Registry
 from modalens.data import native
 from modalens.data.csd import load_csd
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
+from modalens.data.limits import Budget, Limits, resolve
 from modalens.data.mmsa import load_mmsa
 
 PARQUET_FORMAT_VERSION = 1
@@ -146,7 +148,9 @@ def detect_format(path: str | os.PathLike) -> str:
     )
 
 
-def load_dataset(path: str | os.PathLike, format: str = "auto", **kwargs: Any) -> MultimodalDataset:
+def load_dataset(
+    path: str | os.PathLike, format: str = "auto", *, limits: Limits | None = None, **kwargs: Any
+) -> MultimodalDataset:
     """Load a dataset in any registered format.
 
     Parameters
@@ -155,11 +159,20 @@ def load_dataset(path: str | os.PathLike, format: str = "auto", **kwargs: Any) -
         A file, or a folder of ``.csd`` files.
     format
         A name from :func:`list_formats`, or ``"auto"`` to detect it.
+    limits
+        Caps on what the file may claim (:class:`~modalens.data.limits.Limits`: bytes per array and per load, pickle
+        nesting depth); default from ``MODALENS_MAX_BYTES`` / ``MODALENS_MAX_ARRAY_BYTES``, else 8 GiB per array and
+        16 GiB per load. Every built-in format checks them before allocating.
     **kwargs
         Passed to the format's reader (e.g. ``split=`` for mmsa, ``labels_csd=`` for csd).
     """
     name = detect_format(path) if format == "auto" else format
-    return _get(name).load(path, **kwargs)
+    fmt = _get(name)
+    if limits is not None:
+        if "limits" not in inspect.signature(fmt.load).parameters:
+            raise DatasetError(f"the reader of format {name!r} takes no limits=; it cannot check sizes")
+        kwargs["limits"] = resolve(limits)
+    return fmt.load(path, **kwargs)
 
 
 def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike, format: str = "auto") -> Path:
@@ -280,43 +293,184 @@ def save_parquet(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
     return write_atomically(target, lambda tmp: pq.write_table(table, tmp), suffix=".parquet")
 
 
-def load_parquet(path: str | os.PathLike) -> MultimodalDataset:
-    """Read a dataset written by :func:`save_parquet`."""
+_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8}
+_ARROW_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError, IndexError)
+
+
+def _leaves(dtype: Any) -> int:
+    """How many Parquet leaf columns an Arrow type is stored as."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    if isinstance(dtype, pa.ListType | pa.LargeListType | pa.FixedSizeListType):
+        return _leaves(dtype.value_type)
+    if isinstance(dtype, pa.StructType):
+        return sum(_leaves(dtype.field(i).type) for i in range(dtype.num_fields))
+    if isinstance(dtype, pa.MapType):
+        return _leaves(dtype.key_type) + _leaves(dtype.item_type)
+    return 1
+
+
+def _parquet_claims(source: Path, parquet: Any, budget: Budget) -> list[str]:
+    """Claim every column's decoded size from the footer, before reading; returns the byte-array leaf paths.
+
+    Fixed-width leaves claim values x width; byte-array leaves (strings, binary) are read dictionary-encoded and
+    claim their index array here and their decoded bytes once the dictionary is known (see ``_decode``).
+    """
+    md = parquet.metadata
+    fields = parquet.schema_arrow
+    owner: list[str] = []
+    for field in fields:
+        owner += [field.name] * _leaves(field.type)
+    if len(owner) != md.num_columns:
+        raise DatasetError(f"{source}: the Parquet schema and its column chunks disagree ({md.num_columns} chunks)")
+    claims: dict[str, int] = {}
+    byte_arrays: list[str] = []
+    for i in range(md.num_columns):
+        column = md.schema.column(i)
+        if column.physical_type == "BYTE_ARRAY":
+            byte_arrays.append(column.path)
+        width = _WIDTHS.get(column.physical_type, 4)
+        if column.physical_type == "FIXED_LEN_BYTE_ARRAY":
+            width = max(int(column.length or 0), 1)
+        for g in range(md.num_row_groups):
+            chunk = md.row_group(g).column(i)
+            claims[owner[i]] = claims.get(owner[i], 0) + max(int(chunk.num_values), 0) * width
+    for name, nbytes in claims.items():
+        budget.claim(f"column {name!r}", nbytes)
+    return byte_arrays
+
+
+def _decode(source: Path, key: str, arr: Any, budget: Budget) -> Any:
+    """A dictionary-encoded leaf decoded, after its decoded size is claimed (a dictionary of one long string
+    referenced by every row is a Parquet size bomb)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    if not isinstance(arr.type, pa.DictionaryType):
+        return arr
+    lengths = (
+        pc.binary_length(arr.dictionary)
+        if pa.types.is_binary(arr.dictionary.type) or pa.types.is_string(arr.dictionary.type)
+        else None
+    )
+    if lengths is not None:
+        total = pc.sum(lengths.take(arr.indices)).as_py() or 0
+        budget.claim(f"column {key!r} (decoded strings)", total)
+    return arr.dictionary_decode()
+
+
+def load_parquet(
+    path: str | os.PathLike, *, limits: Limits | None = None, budget: Budget | None = None
+) -> MultimodalDataset:
+    """Read a dataset written by :func:`save_parquet`.
+
+    Before anything is decoded, every column's size is claimed against ``limits`` from the Parquet footer (and a
+    string column's decoded size from its dictionary). Refused with a :class:`DatasetError` naming the file and the
+    column: a header that is not the documented JSON, duplicate column names, a nested column whose rows do not all
+    hold the declared number of steps and features (ragged rows would shift values into the next instance), nulls
+    in ids, splits, texts, labels, values, masks or words, values that are not real numbers (decimal, string,
+    struct ...), masks that are not booleans, words that are not strings, meta columns that are not numbers,
+    booleans or strings, and media that are not binary.
+    """
     import pyarrow as pa  # noqa: PLC0415
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     source = Path(path)
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
+    budget = budget if budget is not None else resolve(limits).budget(source)
+    errors = (pa.ArrowException, *_ARROW_ERRORS)
     try:
-        table = pq.read_table(source)
-    except (pa.ArrowException, OSError) as exc:
+        probe = pq.ParquetFile(source)
+        names = probe.schema_arrow.names
+        raw = (probe.schema_arrow.metadata or {}).get(PARQUET_KEY)
+    except errors as exc:
         raise DatasetError(f"{source}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
-    raw = (table.schema.metadata or {}).get(PARQUET_KEY)
     if raw is None:
         raise DatasetError(f"{source}: not a modalens Parquet dataset (no '{PARQUET_KEY.decode()}' schema metadata)")
     try:
         header = json.loads(raw)
-    except ValueError as exc:
+    except RecursionError as exc:
+        raise DatasetError(f"{source}: schema metadata 'modalens' is corrupt (JSON nested too deeply)") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{source}: schema metadata 'modalens' is not JSON ({exc})") from exc
-    if header.get("format_version") != PARQUET_FORMAT_VERSION:
+    if isinstance(header, dict) and header.get("format_version") != PARQUET_FORMAT_VERSION:
         raise DatasetError(
             f"{source}: format version {header.get('format_version')!r} unsupported "
             f"(this reads {PARQUET_FORMAT_VERSION})"
         )
+    header = native.check_header(source, header, "'modalens' (schema metadata)", steps=True)
+    duplicated = sorted({c for c in names if names.count(c) > 1})
+    if duplicated:
+        raise DatasetError(f"{source}: column names must be distinct; {duplicated} repeat")
+    try:
+        byte_arrays = _parquet_claims(source, probe, budget)
+        table = pq.ParquetFile(source, read_dictionary=byte_arrays).read()
+    except DatasetError:
+        raise
+    except errors as exc:
+        raise DatasetError(f"{source}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
+    try:
+        return _parquet_dataset(source, table, header, budget)
+    except DatasetError as exc:
+        if str(source) in str(exc):
+            raise
+        raise DatasetError(f"{source}: {exc}") from exc
+    except errors as exc:
+        raise DatasetError(f"{source}: a column could not be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _parquet_dataset(source: Path, table: Any, header: dict, budget: Budget) -> MultimodalDataset:
+    import pyarrow as pa  # noqa: PLC0415
+
     n = table.num_rows
 
     def column(key: str) -> pa.Array:
         if key not in table.column_names:
             raise DatasetError(f"{source}: column {key!r} is missing")
-        return table.column(key).combine_chunks()
+        chunked = table.column(key)
+        return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
 
-    def nested(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    def first_null(arr: pa.Array) -> int:
+        return int(arr.is_null().to_numpy(zero_copy_only=False).argmax())
+
+    def nested(key: str, shape: tuple[int, ...], leaf: str) -> np.ndarray:
         arr = column(key)
-        for _ in shape[1:]:
-            if not isinstance(arr.type, pa.FixedSizeListType | pa.ListType) or arr.null_count:
+        labels = [("instance", "steps"), ("step", "features")]
+        for level, size in enumerate(shape[1:]):
+            what, unit = labels[level] if level < len(labels) else (f"level {level}", "values")
+            if arr.null_count:
+                raise DatasetError(f"{source}: column {key!r}: a null {what} at index {first_null(arr)}")
+            kind = arr.type
+            if isinstance(kind, pa.FixedSizeListType):
+                if kind.list_size != size:
+                    raise DatasetError(
+                        f"{source}: column {key!r}: each {what} holds {kind.list_size} {unit} where the header's "
+                        f"shape {list(shape)} needs {size}"
+                    )
+            elif isinstance(kind, pa.ListType | pa.LargeListType):
+                lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
+                bad = np.flatnonzero(lengths != size)
+                if bad.size:
+                    raise DatasetError(
+                        f"{source}: column {key!r}: ragged rows: {what} {int(bad[0])} holds {int(lengths[bad[0]])} "
+                        f"{unit} where the header's shape {list(shape)} needs {size}"
+                    )
+            else:
                 raise DatasetError(f"{source}: column {key!r}: expected nested lists of shape {list(shape)}")
             arr = arr.flatten()
+        arr = _decode(source, key, arr, budget)
+        if arr.null_count:
+            raise DatasetError(f"{source}: column {key!r}: a null value at flat index {first_null(arr)}")
+        kind = arr.type
+        ok = {
+            "number": pa.types.is_floating(kind) or pa.types.is_integer(kind),
+            "bool": pa.types.is_boolean(kind),
+            "string": pa.types.is_string(kind) or pa.types.is_large_string(kind),
+        }[leaf]
+        if not ok:
+            expected = {"number": "real numbers", "bool": "booleans", "string": "strings"}[leaf]
+            raise DatasetError(f"{source}: column {key!r}: expected {expected}, got {kind}")
         flat = arr.to_numpy(zero_copy_only=False)
         size = int(np.prod(shape))
         if flat.size != size:
@@ -325,51 +479,77 @@ def load_parquet(path: str | os.PathLike) -> MultimodalDataset:
             )
         return flat.reshape(shape)
 
-    try:
-        modalities = []
-        for spec in header["modalities"]:
-            name, t, d = spec["name"], int(spec["steps"]), len(spec["feature_names"])
-            words = nested(f"words/{name}", (n, t)).tolist() if spec["has_words"] else None
-            modalities.append(
-                Modality(
-                    name=name,
-                    kind=spec["kind"],
-                    values=nested(f"values/{name}", (n, t, d)).astype(np.float32),
-                    mask=nested(f"mask/{name}", (n, t)).astype(bool) if spec["has_mask"] else None,
-                    feature_names=spec["feature_names"],
-                    words=words,
-                )
+    def flat(key: str, test: Any, expected: str, *, nulls: bool = False) -> pa.Array:
+        arr = _decode(source, key, column(key), budget)
+        if not test(arr.type):
+            raise DatasetError(f"{source}: column {key!r}: expected {expected}, got {arr.type}")
+        if arr.null_count and not nulls:
+            raise DatasetError(f"{source}: column {key!r}: null at row {first_null(arr)}; expected {expected}")
+        return arr
+
+    def is_text(t: Any) -> bool:
+        return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+    def is_number(t: Any) -> bool:
+        return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+    modalities = []
+    for spec in header["modalities"]:
+        name, t, d = spec["name"], spec["steps"], len(spec["feature_names"])
+        words = nested(f"words/{name}", (n, t), "string").tolist() if spec["has_words"] else None
+        modalities.append(
+            Modality(
+                name=name,
+                kind=spec["kind"],
+                values=nested(f"values/{name}", (n, t, d), "number").astype(np.float32),
+                mask=nested(f"mask/{name}", (n, t), "bool").astype(bool) if spec["has_mask"] else None,
+                feature_names=spec["feature_names"],
+                words=words,
             )
-        labels = column("label").to_numpy(zero_copy_only=False) if "label" in table.column_names else None
-        meta = None
-        if header["meta_columns"]:
-            meta = pd.DataFrame({c: column(f"meta/{c}").to_pandas() for c in header["meta_columns"]})
-        media = {k: MediaColumn(mime, column(f"media/{k}").to_pylist()) for k, mime in header["media"].items()}
-        optional = {k: column(k).to_pylist() for k in ("split", "text") if k in table.column_names}
-        return MultimodalDataset(
-            modalities,
-            labels,
-            label_kind=header["label_kind"],
-            ids=column("id").to_pylist(),
-            splits=optional.get("split"),
-            texts=optional.get("text"),
-            meta=meta,
-            class_names=header["class_names"],
-            media=media,
-            name=header["name"],
         )
-    except KeyError as exc:
-        raise DatasetError(f"{source}: header misses key {exc}") from exc
-    except DatasetError as exc:
-        if str(source) in str(exc):
-            raise
-        raise DatasetError(f"{source}: {exc}") from exc
+    labels = None
+    if "label" in table.column_names:
+        labels = flat("label", is_number, "numeric labels").to_numpy(zero_copy_only=False)
+    meta = None
+    if header["meta_columns"]:
+
+        def is_meta(t: Any) -> bool:
+            return is_number(t) or pa.types.is_boolean(t) or is_text(t)
+
+        meta = pd.DataFrame(
+            {
+                c: flat(f"meta/{c}", is_meta, "numbers, booleans or strings", nulls=True).to_pandas()
+                for c in header["meta_columns"]
+            }
+        )
+    media = {}
+    for k, mime in header["media"].items():
+
+        def is_binary(t: Any) -> bool:
+            return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+        media[k] = MediaColumn(mime, flat(f"media/{k}", is_binary, "binary", nulls=True).to_pylist())
+    optional = {k: flat(k, is_text, "strings").to_pylist() for k in ("split", "text") if k in table.column_names}
+    return MultimodalDataset(
+        modalities,
+        labels,
+        label_kind=header["label_kind"],
+        ids=flat("id", is_text, "strings").to_pylist(),
+        splits=optional.get("split"),
+        texts=optional.get("text"),
+        meta=meta,
+        class_names=header["class_names"],
+        media=media,
+        name=header["name"],
+    )
 
 
-def load_native(path: str | os.PathLike) -> MultimodalDataset:
+def load_native(
+    path: str | os.PathLike, *, limits: Limits | None = None, budget: Budget | None = None
+) -> MultimodalDataset:
     """Read a modalens ``.npz`` (:func:`modalens.data.native.load_dataset`), reporting corrupt members by file."""
     try:
-        return native.load_dataset(path)
+        return native.load_dataset(path, limits=limits, budget=budget)
     except zlib.error as exc:  # a damaged deflate stream inside a member
         raise DatasetError(f"{path}: an entry of the archive is corrupt ({exc})") from exc
 

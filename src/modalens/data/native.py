@@ -15,8 +15,11 @@ Layout (all arrays plain numeric or fixed-width unicode; ``np.load(..., allow_pi
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import os
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -26,6 +29,7 @@ import pandas as pd
 
 from modalens._core.atomic import write_atomically
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
+from modalens.data.limits import Budget, Limits, resolve
 
 FORMAT_VERSION = 1
 HEADER = "__modalens__"
@@ -86,76 +90,281 @@ def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
     return write_atomically(target, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
-def load_dataset(path: str | os.PathLike) -> MultimodalDataset:
-    """Read a dataset written by :func:`save_dataset`; never unpickles."""
+def load_dataset(
+    path: str | os.PathLike, *, limits: Limits | None = None, budget: Budget | None = None
+) -> MultimodalDataset:
+    """Read a dataset written by :func:`save_dataset`; never unpickles.
+
+    Every entry is checked before it is read: the zip entry must be stored or deflated, not encrypted, not repeated;
+    its ``.npy`` header must declare a plain dtype of the kind the entry holds and a shape whose size equals the
+    bytes the zip entry declares; that size is claimed against ``limits`` (:mod:`modalens.data.limits`) before
+    anything is allocated. Shapes must agree with the dataset (``[N, T, D]`` values, ``[N, T]`` masks and words,
+    ``[N]`` labels, ids, splits, texts and meta, ``[N + 1]`` non-decreasing media offsets ending at the data's
+    length). Every failure is a :class:`DatasetError` naming the file and the entry.
+    """
     source = Path(path)
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
+    budget = budget if budget is not None else resolve(limits).budget(source)
     try:
-        archive = np.load(source, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"{source}: not a readable modalens .npz archive ({exc})") from exc
+        archive = zipfile.ZipFile(source)
+    except _ZIP_ERRORS as exc:
+        raise DatasetError(f"{source}: not a readable modalens .npz archive ({_why(exc)})") from exc
     with archive:
-        if HEADER not in archive.files:
+        reader = _Archive(source, archive, budget)
+        if HEADER not in reader.entries:
             raise DatasetError(f"{source}: not a modalens dataset (no {HEADER} entry)")
+        raw = reader.get(HEADER, kinds="u", ndim=1)
         try:
-            header = json.loads(archive[HEADER].tobytes().decode())
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError, zlib.error) as exc:
+            header = json.loads(raw.tobytes().decode())
+        except RecursionError as exc:
+            raise DatasetError(f"{source}: header {HEADER} is corrupt (JSON nested too deeply)") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
             raise DatasetError(f"{source}: header {HEADER} is corrupt ({exc})") from exc
-        if header.get("format_version") != FORMAT_VERSION:
+        header = check_header(source, header, HEADER)
+        return _read_dataset(source, reader, header)
+
+
+def _read_dataset(source: Path, reader: _Archive, header: dict) -> MultimodalDataset:
+    get = reader.get
+    ids = get("ids", kinds="U", ndim=1)
+    n = ids.shape[0]
+    modalities = []
+    for spec in header["modalities"]:
+        name = spec["name"]
+        values = get(f"values/{name}", kinds="fiu", ndim=3, first=n)
+        t = values.shape[1]
+        mask = get(f"mask/{name}", kinds="b", shape=(n, t)) if spec["has_mask"] else None
+        words = get(f"words/{name}", kinds="U", shape=(n, t)).tolist() if spec["has_words"] else None
+        modalities.append(
+            Modality(
+                name=name,
+                kind=spec["kind"],
+                values=values,
+                mask=mask,
+                feature_names=spec["feature_names"],
+                words=words,
+            )
+        )
+    labels = get("labels", kinds="biuf", shape=(n,)) if "labels" in reader.entries else None
+    optional = {k: get(k, kinds="U", shape=(n,)).tolist() for k in ("splits", "texts") if k in reader.entries}
+    meta = None
+    if header["meta_columns"]:
+        columns = {}
+        for c in header["meta_columns"]:
+            values = get(f"meta/{c}", kinds="biufU", shape=(n,))
+            if f"meta_null/{c}" in reader.entries:
+                values = np.where(get(f"meta_null/{c}", kinds="b", shape=(n,)), None, values.astype(object))
+            columns[c] = values
+        meta = pd.DataFrame(columns)
+    media = {}
+    for key, mime in header["media"].items():
+        offsets = get(f"media/{key}/offsets", kinds="iu", shape=(n + 1,)).astype(np.int64)
+        blob = get(f"media/{key}/data", kinds="u", ndim=1)
+        if blob.dtype.itemsize != 1:
+            raise DatasetError(f"{source}: entry 'media/{key}/data': expected uint8 bytes, got dtype {blob.dtype}")
+        if offsets[0] != 0 or (np.diff(offsets) < 0).any() or offsets[-1] != blob.shape[0]:
             raise DatasetError(
-                f"{source}: format version {header.get('format_version')!r} unsupported (this reads {FORMAT_VERSION})"
+                f"{source}: entry 'media/{key}/offsets': expected {n + 1} non-decreasing offsets from 0 to the "
+                f"data's {blob.shape[0]} bytes, got {offsets[:3].tolist()}...{offsets[-2:].tolist()}"
             )
+        data = blob.tobytes()
+        items = [data[a:b] if b > a else None for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+        media[key] = MediaColumn(mime, items)
+    try:
+        return MultimodalDataset(
+            modalities,
+            labels,
+            label_kind=header["label_kind"],
+            ids=ids.tolist(),
+            splits=optional.get("splits"),
+            texts=optional.get("texts"),
+            meta=meta,
+            class_names=header["class_names"],
+            media=media,
+            name=header["name"],
+        )
+    except DatasetError as exc:
+        raise DatasetError(f"{source}: {exc}") from exc
 
-        def get(key: str) -> np.ndarray:
-            if key not in archive.files:
-                raise DatasetError(f"{source}: entry {key!r} is missing")
-            try:
-                return archive[key]
-            except (ValueError, zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-                raise DatasetError(f"{source}: entry {key!r} is corrupt or truncated ({exc})") from exc
 
-        modalities = []
-        for spec in header["modalities"]:
-            name = spec["name"]
-            words = get(f"words/{name}").tolist() if spec["has_words"] else None
-            modalities.append(
-                Modality(
-                    name=name,
-                    kind=spec["kind"],
-                    values=get(f"values/{name}"),
-                    mask=get(f"mask/{name}") if spec["has_mask"] else None,
-                    feature_names=spec["feature_names"],
-                    words=words,
-                )
-            )
-        optional = {k: get(k) for k in ("labels", "splits", "texts") if k in archive.files}
-        meta = None
-        if header["meta_columns"]:
-            columns = {}
-            for c in header["meta_columns"]:
-                values = get(f"meta/{c}")
-                if f"meta_null/{c}" in archive.files:
-                    values = np.where(get(f"meta_null/{c}"), None, values.astype(object))
-                columns[c] = values
-            meta = pd.DataFrame(columns)
-        media = {}
-        for key, mime in header["media"].items():
-            offsets, data = get(f"media/{key}/offsets"), get(f"media/{key}/data").tobytes()
-            items = [data[a:b] if b > a else None for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-            media[key] = MediaColumn(mime, items)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    struct.error,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    UnicodeDecodeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+)
+_READABLE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+class _Archive:
+    """The entries of an ``.npz``, each read only after its zip and ``.npy`` headers are checked."""
+
+    def __init__(self, source: Path, archive: zipfile.ZipFile, budget: Budget) -> None:
+        self.source, self.archive, self.budget = source, archive, budget
+        self.entries: dict[str, zipfile.ZipInfo] = {}
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            key = info.filename[: -len(".npy")]
+            if key in self.entries:
+                raise DatasetError(f"{source}: entry {key!r} appears twice in the archive")
+            self.entries[key] = info
+
+    def get(
+        self,
+        key: str,
+        *,
+        kinds: str,
+        ndim: int | None = None,
+        shape: tuple[int, ...] | None = None,
+        first: int | None = None,
+    ) -> np.ndarray:
+        """Entry ``key`` as an array of a dtype kind in ``kinds`` and the given ``ndim`` / ``shape`` / first dim."""
+        where = f"{self.source}: entry {key!r}"
+        info = self.entries.get(key)
+        if info is None:
+            raise DatasetError(f"{where} is missing")
+        if info.flag_bits & 0x1:
+            raise DatasetError(f"{where} is encrypted")
+        if info.compress_type not in _READABLE_METHODS:
+            raise DatasetError(f"{where} uses zip compression method {info.compress_type} (only stored or deflated)")
         try:
-            return MultimodalDataset(
-                modalities,
-                optional.get("labels"),
-                label_kind=header["label_kind"],
-                ids=get("ids").tolist(),
-                splits=None if "splits" not in optional else optional["splits"].tolist(),
-                texts=None if "texts" not in optional else optional["texts"].tolist(),
-                meta=meta,
-                class_names=header["class_names"],
-                media=media,
-                name=header["name"],
+            with self.archive.open(info) as stream:
+                arr_shape, fortran, dtype, offset = _npy_header(stream)
+                self._check(where, info, arr_shape, dtype, offset, kinds, ndim, shape, first)
+                count = math.prod(arr_shape)
+                arr = np.empty(count, dtype=dtype)
+                view = memoryview(arr).cast("B") if arr.nbytes else memoryview(b"")
+                filled = 0
+                while filled < arr.nbytes:
+                    got = stream.readinto(view[filled:])
+                    if not got:
+                        raise DatasetError(f"{where} is truncated ({filled} of {arr.nbytes} data bytes)")
+                    filled += got
+                if stream.read(1):  # also makes zipfile check the entry's CRC
+                    raise DatasetError(f"{where} holds more bytes than its header declares")
+        except DatasetError:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise DatasetError(f"{where} is corrupt or truncated ({_why(exc)})") from exc
+        return arr.reshape(arr_shape, order="F" if fortran else "C")
+
+    def _check(
+        self,
+        where: str,
+        info: zipfile.ZipInfo,
+        arr_shape: tuple[int, ...],
+        dtype: np.dtype,
+        offset: int,
+        kinds: str,
+        ndim: int | None,
+        shape: tuple[int, ...] | None,
+        first: int | None,
+    ) -> None:
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in kinds:
+            names = {"b": "bool", "i": "int", "u": "uint", "f": "float", "U": "unicode"}
+            expected = " or ".join(names[k] for k in kinds)
+            raise DatasetError(f"{where}: expected {expected} values, got dtype {dtype}")
+        nbytes = math.prod(arr_shape) * dtype.itemsize
+        if info.file_size != offset + nbytes:
+            raise DatasetError(
+                f"{where}: its .npy header claims shape {arr_shape} of {dtype} ({nbytes} bytes), but the zip entry "
+                f"holds {max(info.file_size - offset, 0)} data bytes"
             )
-        except DatasetError as exc:
-            raise DatasetError(f"{source}: {exc}") from exc
+        self.budget.claim(f"entry {where.split('entry ', 1)[1]} (shape {arr_shape}, {dtype})", nbytes)
+        if ndim is not None and len(arr_shape) != ndim:
+            raise DatasetError(f"{where}: expected {ndim} dimensions, got shape {arr_shape}")
+        if shape is not None and arr_shape != shape:
+            raise DatasetError(f"{where}: expected shape {shape}, got {arr_shape}")
+        if first is not None and arr_shape[0] != first:
+            raise DatasetError(f"{where}: expected N = {first} instances (as ids), got shape {arr_shape}")
+
+
+def _npy_header(stream: io.BufferedIOBase) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, Fortran order, dtype and data offset from an ``.npy`` header (versions 1.0 and 2.0)."""
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f".npy format version {version} (this reads 1.0 and 2.0)")
+    offset = stream.tell()
+    if not all(isinstance(d, int) and d >= 0 for d in shape) or len(shape) > 32:
+        raise ValueError(f"bad shape {shape!r} in the .npy header")
+    return tuple(shape), bool(fortran), dtype, offset
+
+
+def check_header(source: Path, header: object, where: str, *, steps: bool = False) -> dict:
+    """Validate the dataset header of the native ``.npz`` (and, with ``steps``, the Parquet) layout.
+
+    Returns the header with defaults filled; raises a :class:`DatasetError` naming the file and the key.
+    """
+    at = f"{source}: header {where}"
+    if not isinstance(header, dict):
+        raise DatasetError(f"{at}: expected a JSON object, got {type(header).__name__}")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise DatasetError(f"{source}: format version {version!r} unsupported (this reads {FORMAT_VERSION})")
+    out = dict(header)
+    out["name"] = header.get("name", "dataset")
+    if not isinstance(out["name"], str):
+        raise DatasetError(f"{at}: 'name' must be a string, got {type(out['name']).__name__}")
+    out["label_kind"] = header.get("label_kind")
+    if out["label_kind"] not in (None, "regression", "classification"):
+        raise DatasetError(f"{at}: 'label_kind' must be regression, classification or null, got {out['label_kind']!r}")
+    out["class_names"] = header.get("class_names")
+    if out["class_names"] is not None and not _strings(out["class_names"]):
+        raise DatasetError(f"{at}: 'class_names' must be a list of strings or null")
+    out["meta_columns"] = header.get("meta_columns", [])
+    if not _strings(out["meta_columns"]) or len(set(out["meta_columns"])) != len(out["meta_columns"]):
+        raise DatasetError(f"{at}: 'meta_columns' must be a list of distinct strings")
+    out["media"] = header.get("media", {})
+    if not isinstance(out["media"], dict) or not _strings(list(out["media"].values())):
+        raise DatasetError(f"{at}: 'media' must map keys to MIME type strings")
+    mods = header.get("modalities")
+    if not isinstance(mods, list) or not mods:
+        raise DatasetError(f"{at}: 'modalities' must be a non-empty list")
+    specs = []
+    for i, spec in enumerate(mods):
+        if not isinstance(spec, dict):
+            raise DatasetError(f"{at}: modalities[{i}] must be an object, got {type(spec).__name__}")
+        name = spec.get("name")
+        if not isinstance(name, str) or not name:
+            raise DatasetError(f"{at}: modalities[{i}] 'name' must be a non-empty string")
+        if not isinstance(spec.get("kind"), str):
+            raise DatasetError(f"{at}: modality {name!r} 'kind' must be a string")
+        if not _strings(spec.get("feature_names")):
+            raise DatasetError(f"{at}: modality {name!r} 'feature_names' must be a list of strings")
+        for flag in ("has_mask", "has_words"):
+            if not isinstance(spec.get(flag, False), bool):
+                raise DatasetError(f"{at}: modality {name!r} {flag!r} must be true or false")
+        clean = {**spec, "has_mask": spec.get("has_mask", False), "has_words": spec.get("has_words", False)}
+        if steps:
+            t = spec.get("steps")
+            if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+                raise DatasetError(f"{at}: modality {name!r} 'steps' must be a non-negative int, got {t!r}")
+        specs.append(clean)
+    names = [s["name"] for s in specs]
+    if len(set(names)) != len(names):
+        raise DatasetError(f"{at}: modality names must be distinct, got {names}")
+    out["modalities"] = specs
+    return out
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
