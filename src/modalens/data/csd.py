@@ -159,6 +159,8 @@ def _read(source: Path, handle: object, text: bool, nonfinite: NonFinite, budget
     for vid in data:
         where = f"{source}: video {vid!r}"
         group = _child(source, data, vid, h5py.Group, what=f"video {vid!r}")
+        if group is None:
+            raise DatasetError(f"{where}: listed in 'data' but cannot be opened (corrupt file?)")
         feats_ds = _child(source, group, "features", h5py.Dataset, what=f"video {vid!r} field 'features'")
         ivals_ds = _child(source, group, "intervals", h5py.Dataset, what=f"video {vid!r} field 'intervals'")
         if feats_ds is None or ivals_ds is None:
@@ -203,7 +205,7 @@ def _child(source: Path, group: object, name: str, kind: type | None, *, what: s
     loop), and the object must be of ``kind`` (a Group or Dataset) when given. None when there is no such link."""
     import h5py  # noqa: PLC0415
 
-    inside = f"{group.name.rstrip('/')}/{name}"
+    inside = f"{(group.name or '').rstrip('/')}/{name}"
     label = f"{what} ({inside})" if what else inside
     link = group.get(name, getlink=True)
     if link is None:
@@ -231,7 +233,7 @@ def _dataset(source: Path, ds: object, where: str, kind: str, budget: Budget, fi
     """A dataset's values after the checks that keep the read inside the file and within the limits."""
     import h5py  # noqa: PLC0415
 
-    inside = ds.name
+    inside = ds.name or "an unnamed dataset"
     if ds.is_virtual:
         raise DatasetError(f"{where} ({inside}) is a virtual dataset (it maps other files); refused")
     if ds.external:

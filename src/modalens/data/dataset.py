@@ -62,6 +62,8 @@ class Modality:
         values = np.asarray(self.values)
         if values.dtype == object or not np.issubdtype(values.dtype, np.number):
             raise DatasetError(f"{where}: values must be numeric, got dtype {values.dtype}")
+        if np.iscomplexobj(values):
+            raise DatasetError(f"{where}: values must be real numbers, got dtype {values.dtype}")
         if values.ndim == 2:
             values = values[:, None, :]
         if values.ndim != 3:
@@ -325,6 +327,8 @@ def _check_labels(
         raise DatasetError(f"labels must have shape ({n},), got {labels.shape}")
     if not np.issubdtype(labels.dtype, np.number) and labels.dtype != bool:
         raise DatasetError(f"labels must be numeric, got dtype {labels.dtype}")
+    if np.iscomplexobj(labels):
+        raise DatasetError(f"labels must be real numbers, got dtype {labels.dtype}")
     if label_kind is None:
         label_kind = "regression" if np.issubdtype(labels.dtype, np.floating) else "classification"
     if label_kind == "regression":
@@ -346,6 +350,10 @@ def _check_strings(
 ) -> np.ndarray:
     if values is None:
         values = default
+    values = list(values)
+    for i, v in enumerate(values):
+        if v is None:
+            raise DatasetError(f"{field_name}[{i}] is missing (null); expected N = {n} strings")
     arr = np.asarray([str(v) for v in values], dtype=object)
     if arr.shape != (n,):
         raise DatasetError(f"{field_name} must hold N = {n} entries, got {arr.shape[0]}")
