@@ -477,8 +477,9 @@ class _DtypeStub:
 
     def __setstate__(self, state: Any) -> None:
         if self.state is not None or self._dtype is not None:
-            raise self.loader.bad("a numpy dtype whose state is set twice")
+            raise self.loader.bad("a numpy dtype whose state is set after it was used, or twice")
         self.state = state
+        self._dtype = self.loader.make_dtype(self.args, state)
 
     def dtype(self) -> np.dtype:
         if self._dtype is None:
@@ -614,29 +615,35 @@ class SafeUnpickler(pickle.Unpickler):
                 f"numpy dtype {code!r}: only bool, int, uint, float, complex, bytes, str and object dtypes are read"
             )
         kind, size = match.group(1), int(match.group(2))
-        order = "|"
+        order, elsize = "|", None
         if state is not None:
-            if not isinstance(state, tuple) or len(state) < 8 or state[0] not in (3, 4):
+            if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
                 raise self.bad(f"numpy dtype {code!r} with a state numpy does not write")
-            version, order, subarray, names, fields, elsize = state[:6]
-            del version
+            _, order, subarray, names, fields, elsize, alignment, flags = state[:8]
             if subarray is not None or names is not None or fields is not None:
                 raise self.bad(f"numpy dtype {code!r} with fields or a sub-array (structured dtypes are not read)")
             if order not in ("<", ">", "|", "="):
                 raise self.bad(f"numpy dtype {code!r} with byte order {order!r}")
-            if kind in "US" and isinstance(elsize, int) and elsize > 0:
+            if kind in "US":
+                if not isinstance(elsize, int) or elsize < 0 or (kind == "U" and elsize % 4):
+                    raise self.bad(f"numpy dtype {code!r} with an item size of {elsize!r} bytes")
                 size = elsize // 4 if kind == "U" else elsize
-                if kind == "U" and elsize % 4:
-                    raise self.bad(f"numpy dtype {code!r} with an item size of {elsize} bytes")
-        if kind == "O":
-            return np.dtype("O")
-        prefix = order if order in "<>" and kind not in "bUS" or (kind == "U" and order in "<>") else ""
+        prefix = order if order in ("<", ">") and kind in "iufcU" else ""
         try:
-            dtype = np.dtype(f"{prefix}{kind}{size}")
+            dtype = np.dtype("O") if kind == "O" else np.dtype(f"{prefix}{kind}{size}")
         except (TypeError, ValueError) as exc:
             raise self.bad(f"numpy dtype {code!r} ({exc})") from exc
-        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:  # pragma: no cover
+        if dtype.fields is not None or dtype.subdtype is not None:  # pragma: no cover
             raise self.bad(f"numpy dtype {code!r} is not a plain dtype")
+        if state is not None:
+            # what numpy writes for this dtype: anything else is a damaged file (numpy itself refuses most of it)
+            canonical = dtype.__reduce__()[2]
+            flags_ok = flags == canonical[7] or (kind in "US" and flags in (0, 8))
+            if (elsize, alignment) != canonical[5:7] or not flags_ok:
+                raise self.bad(
+                    f"numpy dtype {dtype} with item size, alignment and flags {(elsize, alignment, flags)!r}; numpy "
+                    f"writes {canonical[5:8]!r}"
+                )
         return dtype
 
     def _shape(self, shape: Any) -> tuple[int, ...]:
