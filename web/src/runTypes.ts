@@ -173,6 +173,18 @@ export interface DominanceSummary {
   mds_high_threshold: number | null;
   /** share of live features stable under bootstrap */
   stable_share: number | null;
+  /** category -> features stable in it */
+  stable_counts: Record<string, number> | null;
+  /** category -> [low, high] bootstrap interval of its share (thresholds recomputed) */
+  share_ci: Record<string, number[]> | null;
+  /** bootstrap replicates behind `share_ci` */
+  share_boot: number | null;
+  /** category -> share under the modality-swap null: `mean`, `low`, `high` (rule re-applied), `at_thresholds_mean|low|high` (against this run's thresholds) */
+  null_shares: Record<string, Record<string, number>> | null;
+  /** null replicates behind `null_shares` */
+  n_null: number | null;
+  /** `"modality swap"`: each pair's modalities swapped at random */
+  null_method: string | null;
 }
 
 /** Sample images stored with the run. */
@@ -398,6 +410,14 @@ export interface FeaturesRow {
   monosemanticity: number | null;
   /** sample indices, best first */
   [column: `top_${string}`]: number[];
+  /** automatic label: distinctive caption words (`coat / jacket`) */
+  label?: string | null;
+  /** correlation of the label's presence with the activation */
+  label_score?: number | null;
+  /** share of activation mass on captions holding the label */
+  label_coverage?: number | null;
+  /** share of label-holding pairs the feature fires on */
+  label_precision?: number | null;
 }
 
 /** `top_samples` (features runs): each feature's top-activating samples per modality */
@@ -428,8 +448,10 @@ export interface InterventionsRow {
   delta: number | null;
   /** null when not applicable */
   control: number | null;
-  /** JSON string: features, alpha, chance, linf ... */
+  /** JSON string: features, alpha, chance, linf, control_values ... */
   details: string | null;
+  /** why the metric carries no information in this run (the app hides it), or null */
+  note?: string | null;
 }
 
 /** `comparison` (features runs, optional): interpretability of raw dimensions vs extractors, per category */
@@ -468,6 +490,98 @@ export interface SamplesRow {
   image: string | null;
 }
 
+/** `examples` (features runs, optional): each feature's examples at activation levels, per modality, duplicates collapsed */
+export interface ExamplesRow {
+  feature: number;
+  modality: string;
+  /** `top`, `middle` (40-60 % quantile band of non-zero activations) or `low` (0-20 %) */
+  level: string;
+  /** order within the level */
+  rank: number;
+  /** pair index (the strongest of its duplicates) */
+  sample: number;
+  activation: number;
+  /** samples with this content the feature fires on */
+  count: number;
+  /** the level's activation band */
+  band_low: number;
+  band_high: number;
+}
+
+/** `histograms` (features runs, optional): per feature and modality: histogram of the non-zero activations (edges shared by the modalities) */
+export interface HistogramsRow {
+  feature: number;
+  modality: string;
+  /** bin edges, 0 .. the feature's largest activation */
+  edges: number[];
+  counts: number[];
+  /** samples where the feature is 0 */
+  n_zero: number;
+  /** samples */
+  n: number;
+}
+
+/** `neighbours` (features runs, optional): each live feature's nearest live features by decoder cosine */
+export interface NeighboursRow {
+  feature: number;
+  /** 0 = nearest */
+  rank: number;
+  neighbour: number;
+  cosine: number;
+}
+
+/** `class_effects` (features runs, optional): zero-shot classes each feature pushes towards (rank 0, 1 ...) and away from (rank -1, -2 ...) */
+export interface ClassEffectsRow {
+  feature: number;
+  class: string;
+  /** similarity change per unit activation, centred */
+  effect: number;
+  rank: number;
+}
+
+/** `codes` (features runs, optional): every non-zero activation of every sample (the app's query, comparison of runs) */
+export interface CodesRow {
+  sample: number;
+  modality: string;
+  feature: number;
+  activation: number;
+}
+
+/** `replicates` (features runs, optional): MDS per feature in kept bootstrap and null replicates (the app recomputes categories and shares for any k) */
+export interface ReplicatesRow {
+  /** `bootstrap` or `null` (modality swap) */
+  kind: string;
+  replicate: number;
+  /** MDS of every feature, by feature index (NaN = inactive in the replicate) */
+  mds: number[];
+}
+
+/** `adversarial` (features runs, optional): the attacked images: target activation and zero-shot prediction before, after and under random noise */
+export interface AdversarialRow {
+  /** row in the attacked batch */
+  image: number;
+  /** pair index */
+  sample: number;
+  /** the raised feature */
+  feature: number;
+  category: string | null;
+  activation_before: number;
+  activation_after: number;
+  /** under uniform random-sign noise of the same L-inf budget */
+  activation_control: number | null;
+  pred_before: string | null;
+  pred_after: string | null;
+  pred_control: string | null;
+  label: string | null;
+  /** largest pixel change */
+  linf: number;
+  /** file under `images/` */
+  file_before: string;
+  file_after: string;
+  /** the perturbation x10 around grey */
+  file_delta: string;
+}
+
 /** The tables of a features run: name -> row type. */
 export interface FeaturesTables {
   features: FeaturesRow;
@@ -476,4 +590,11 @@ export interface FeaturesTables {
   comparison: ComparisonRow;
   win_rates: WinRatesRow;
   samples: SamplesRow;
+  examples: ExamplesRow;
+  histograms: HistogramsRow;
+  neighbours: NeighboursRow;
+  class_effects: ClassEffectsRow;
+  codes: CodesRow;
+  replicates: ReplicatesRow;
+  adversarial: AdversarialRow;
 }

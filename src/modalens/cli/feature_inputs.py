@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,58 @@ def load_model(spec: str, *, device: str = "cpu"):
     if spec.startswith("hf:"):
         from modalens.features.embeddings import HFCLIPModel
 
-        return HFCLIPModel.from_pretrained(spec[3:], device=device)
+        target = check_hf_spec(spec)
+        try:
+            return HFCLIPModel.from_pretrained(target, device=device)
+        except (OSError, ValueError) as exc:
+            if Path(target).expanduser().is_dir():
+                raise
+            raise UsageError(
+                f"{spec}: no folder {target} here, and no cached hub model of that name (the hub is offline); "
+                "give a local transformers CLIPModel directory"
+            ) from exc
     raise UsageError(f"unknown model {spec!r}; use 'two-tower', 'two-tower:PATH.safetensors' or 'hf:DIR_OR_ID'")
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def check_hf_spec(spec: str) -> str:
+    """The folder (or hub id) of an ``hf:`` model spec, checked before anything is computed: a missing folder is
+    one line saying so, not the hub's complaint about repository names."""
+    target = spec[3:]
+    if not target:
+        raise UsageError("hf: needs a folder: --model hf:DIR (a transformers CLIPModel checkpoint directory)")
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise UsageError(f"{spec}: {path} is a file; hf: takes a CLIPModel checkpoint folder")
+    looks_like_path = target.startswith((".", "/", "~")) or "\\" in target or not _HUB_ID.match(target)
+    if looks_like_path or target.count("/") != 1:
+        raise UsageError(f"{spec}: folder {path} does not exist (hf: takes a local CLIPModel checkpoint directory)")
+    return target
+
+
+def check_model_spec(spec: str) -> None:
+    """Refuse a bad ``--model`` before any other input is read (unknown kind, missing folder or file)."""
+    if spec.startswith("hf:"):
+        check_hf_spec(spec)
+    elif spec.startswith("two-tower:"):
+        path = Path(spec.split(":", 1)[1]).expanduser()
+        if not path.is_file():
+            raise UsageError(f"{spec}: projection weights file {path} does not exist")
+    elif spec != "two-tower":
+        raise UsageError(f"unknown model {spec!r}; use 'two-tower', 'two-tower:PATH.safetensors' or 'hf:DIR'")
+
+
+def check_width(emb: np.ndarray, d_in: int, source: str, run: Path | str) -> None:
+    """Embeddings must have the width the run's extractor reads: else one line naming both."""
+    if emb.ndim == 2 and emb.shape[1] != d_in:
+        raise UsageError(
+            f"{source}: embeddings are {emb.shape[1]}-d but the run {run} was trained on {d_in}-d embeddings; "
+            "embed the pairs with the run's model"
+        )
 
 
 def write_embeddings(result, out: Path) -> None:

@@ -5,6 +5,7 @@ Commands
 demo    Run the embedded Fashion-MNIST two-tower demo and write a run directory.
 embed   Embed image-caption pairs (a CSV/Parquet/JSONL table of image paths and texts) to Parquet or npz.
 study   Run the feature study on precomputed paired embeddings (npz, Parquet, or two npy files).
+compare Compare feature runs: MDS distributions, category shares, features matched across runs.
 ablate, remove, steer, attack
         The interventions on a saved run (``modalens.cli.interventions``).
 """
@@ -19,7 +20,13 @@ import typer
 from rich.table import Table
 
 from modalens.cli.common import UsageError, console, error_exit
-from modalens.cli.feature_inputs import load_images, load_model, read_pairs_table, write_embeddings
+from modalens.cli.feature_inputs import (
+    check_model_spec,
+    load_images,
+    load_model,
+    read_pairs_table,
+    write_embeddings,
+)
 from modalens.cli.options import with_config
 from modalens.features.config import FeatureStudyConfig
 from modalens.features.sae import list_extractors
@@ -90,6 +97,7 @@ def embed(
     if out.suffix.lower() not in (".parquet", ".npz"):
         raise error_exit(ValueError(f"{out}: output must end in .parquet or .npz"))
     try:
+        check_model_spec(model)
         table = read_pairs_table(pairs, image_column, text_column)
         images = load_images(table[image_column].astype(str).tolist(), pairs.parent)
         emb_model = load_model(model, device=device)
@@ -149,6 +157,95 @@ def study(
         raise error_exit(exc) from exc
     _print_summary(result)
     console.print(f"run written to [bold]{path}[/bold]")
+
+
+@app.command()
+def compare(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Two or more feature run directories (the first is the reference).")
+    ],
+    match: Annotated[
+        str, typer.Option(help="How features are matched: activation (same pairs), decoder (same model) or auto.")
+    ] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Also write the summary and every match as JSON here.")] = None,
+) -> None:
+    """Compare feature runs: MDS distributions, category shares with intervals and chance, and matched features.
+
+    Runs of different models over the same image-caption pairs are matched by activation; runs in one embedding
+    space (an SAE and NCL on one model) can also be matched by decoder cosine.
+    """
+    from modalens.features.compare import MATCHES, compare_runs, load_runs
+    from modalens.features.errors import FeatureError
+    from modalens.runs import RunError
+
+    try:
+        if match not in MATCHES:
+            raise UsageError(f"--match must be one of {', '.join(MATCHES)}, got {match!r}")
+        if len(runs) < 2:
+            raise UsageError("give at least two feature run directories to compare")
+        for r in runs:
+            if not r.is_dir():
+                raise UsageError(f"{r}: no such run directory")
+        result = compare_runs(load_runs(runs), match=match)
+    except (FeatureError, RunError, ValueError, OSError) as exc:
+        raise error_exit(exc) from exc
+    _print_comparison(result)
+    if out is not None:
+        doc = {
+            "runs": result["runs"],
+            "pairs": [{"summary": p["summary"], "matches": p["matches"].to_dict("records")} for p in result["pairs"]],
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=1, default=float))
+        console.print(f"written to [bold]{out}[/bold]")
+
+
+def _print_comparison(result) -> None:
+    t = Table(title="Feature runs")
+    for col in ("run", "model", "extractor", "L0", "live features", "MDS median", "stable"):
+        t.add_column(col, justify="right")
+    for r in result["runs"]:
+        l0, stable = r.get("l0"), r.get("stable_share")
+        t.add_row(
+            r["run"],
+            str(r.get("model") or "-"),
+            r["extractor"],
+            f"{l0:.1f}" if l0 is not None else "-",
+            str(r["n_live"]),
+            f"{r['mds_median']:.3f}",
+            f"{stable:.0%}" if stable is not None else "-",
+        )
+    console.print(t)
+    s = Table(title="Category shares: bootstrap interval, and chance (modality-swap null)")
+    for col in ("run", "category", "share", "interval", "chance", "stable features"):
+        s.add_column(col, justify="right")
+    for r in result["runs"]:
+        for c in ("vision", "language", "cross-modal"):
+            share, ci, null = r["shares"].get(c), r["share_ci"].get(c), r["null_shares"].get(c)
+            s.add_row(
+                r["run"],
+                c,
+                f"{share:.1%}" if share is not None else "-",
+                f"{ci[0]:.1%} - {ci[1]:.1%}" if ci else "-",
+                f"{null:.1%}" if null is not None else "-",
+                str(r["stable_counts"].get(c, "-")),
+            )
+    console.print(s)
+    m = Table(title="Matched features (each live feature of A and its best match in B)")
+    for col in ("A", "B", "method", "median score", "matched >= 0.5", "same category", "MDS corr."):
+        m.add_column(col, justify="right")
+    for p in result["pairs"]:
+        s = p["summary"]
+        m.add_row(
+            s["a"],
+            s["b"],
+            s["method"],
+            f"{s['median_score']:.3f}",
+            f"{s['share_good']:.1%}",
+            f"{s['category_agreement']:.1%}",
+            f"{s['mds_correlation']:.3f}",
+        )
+    console.print(m)
 
 
 def _print_summary(study) -> None:

@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from modalens.cli.common import UsageError, console, error_exit
-from modalens.cli.feature_inputs import load_images, load_model, read_pairs_table
+from modalens.cli.feature_inputs import check_model_spec, check_width, load_images, load_model, read_pairs_table
 
 DEMO = "demo"
 
@@ -153,6 +153,7 @@ def ablate(
         ext, cats = _run_parts(run)
         _check_groups(group, cats)
         data = load_inputs(embeddings, class_emb, label_column)
+        check_width(data.image_emb, ext.d_in, embeddings, run)
         frame = group_ablation(
             ext,
             data.image_emb,
@@ -186,6 +187,7 @@ def remove(
     try:
         ext, cats = _run_parts(run)
         data = load_inputs(embeddings, class_emb, label_column)
+        check_width(data.image_emb, ext.d_in, embeddings, run)
         if attribute_column not in data.meta.columns:
             raise UsageError(f"{embeddings}: no column {attribute_column!r}; it has {list(data.meta.columns)}")
         attribute = pd.factorize(data.meta[attribute_column])[0]
@@ -227,6 +229,7 @@ def steer(
             raise UsageError(f"--side must be 'text' or 'image', got {side!r}")
         ext, _ = _run_parts(run)
         data = load_inputs(embeddings)
+        check_width(data.image_emb, ext.d_in, embeddings, run)
         queries, gallery = (data.text_emb, data.image_emb) if side == "text" else (data.image_emb, data.text_emb)
         steered = steer_embeddings(ext, queries, feature, alpha=alpha, mode=mode)
         table = steering_retrieval(ext, queries, gallery, feature, alphas=(0.0, alpha / 2, alpha), k=k, mode=mode)
@@ -260,6 +263,7 @@ def attack(
     from modalens.features.interventions import feature_attack
 
     try:
+        check_model_spec(model)
         ext, _ = _run_parts(run)
         class_text = None if class_emb is None else _load_class_emb(class_emb, ext.d_in)
         if images == DEMO:

@@ -37,6 +37,18 @@ class FeatureStudyConfig:
     )
     steer_features: int = field(default=3, metadata=option("Features whose steering of text queries is measured"))
     n_random: int = field(default=3, metadata=option("Random same-size feature sets per ablation (control)"))
+    n_null: int = field(
+        default=20, metadata=option("Modality-swap null replicates: category shares chance alone gives (0 = none)")
+    )
+    examples_per_level: int = field(
+        default=5, metadata=option("Feature-card examples per activation level (middle, low)")
+    )
+    store_codes: bool = field(
+        default=True, metadata=option("Store every sample's non-zero codes (the app's query, run comparison)")
+    )
+    max_images: int = field(
+        default=5000, metadata=option("Sample images stored for the app's query (beyond those shown as examples)")
+    )
     seed: int = field(default=0, metadata=option("Seeds training, bootstrap and controls"))
     progress: bool = field(default=False, metadata=option("Show training progress", cli=False))
 
@@ -49,7 +61,15 @@ class FeatureStudyConfig:
             check_int("d_sae", self.d_sae, minimum=1)
         for name in ("top_k",):
             check_int(name, getattr(self, name), minimum=1)
-        for name in ("n_boot", "attack_images", "steer_features", "n_random"):
+        for name in (
+            "n_boot",
+            "attack_images",
+            "steer_features",
+            "n_random",
+            "n_null",
+            "examples_per_level",
+            "max_images",
+        ):
             check_int(name, getattr(self, name), minimum=0)
         if not 0.0 < float(self.ci) < 1.0:
             raise ConfigurationError(f"ci: expected a coverage in (0, 1), got {self.ci!r}")

@@ -23,7 +23,10 @@ from modalens.features.errors import FeatureError
 from modalens.features.mds import CROSS_MODAL, INACTIVE
 from modalens.features.sae import FeatureExtractor, check_embeddings
 
-COLUMNS = ["intervention", "group", "metric", "n_features", "before", "after", "delta", "control", "details"]
+COLUMNS = ["intervention", "group", "metric", "n_features", "before", "after", "delta", "control", "details", "note"]
+# a retrieval metric whose best achievable value on the data is below this carries no information (see
+# retrieval_ceiling): the row gets a note and the app hides it, saying why
+CEILING_NOTE = 0.25
 
 
 # ------------------------------------------------------------------------------------------------ task metrics
@@ -69,6 +72,48 @@ def retrieval_recall(image_emb: np.ndarray, text_emb: np.ndarray, ks: Sequence[i
     return out
 
 
+def retrieval_ceiling(image_emb: np.ndarray, text_emb: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """The best recall@k any model could reach on these pairs, given their exact duplicates.
+
+    Identical rows (the same caption, the same image) get identical scores, and ties count against the partner
+    (:func:`retrieval_recall`): an image whose caption is shared by ``k`` or more other pairs can never retrieve its
+    own at k. And queries that are identical rank the candidates identically, so of a group of ``m`` identical
+    queries at most ``min(k, m)`` find their partner in the top k. The ceiling is the smaller of the two bounds.
+    """
+    from modalens.features.dashboard import duplicate_groups
+
+    n = len(image_emb)
+    gi, gt = duplicate_groups(np.asarray(image_emb)), duplicate_groups(np.asarray(text_emb))
+    size_i, size_t = np.bincount(gi)[gi], np.bincount(gt)[gt]  # group size of each row
+    out = {}
+    for k in ks:
+        # i2t: candidates tied with the partner text = size_t - 1; queries: identical images
+        tie_bound = float(np.mean(size_t - 1 < k))
+        group_bound = float(sum(min(k, m) for m in np.bincount(gi)) / n)
+        out[f"i2t@{k}"] = min(tie_bound, group_bound)
+        tie_bound = float(np.mean(size_i - 1 < k))
+        group_bound = float(sum(min(k, m) for m in np.bincount(gt)) / n)
+        out[f"t2i@{k}"] = min(tie_bound, group_bound)
+    return out
+
+
+def mark_uninformative(table: pd.DataFrame, tol: float = 1e-9) -> pd.DataFrame:
+    """Give a ``note`` to rows of metrics that carry no information in this run: every row of the metric within
+    its intervention has the same before, after and control (nothing the edit does moves it)."""
+    if not len(table):
+        return table
+    table = table.copy()
+    if "note" not in table:
+        table["note"] = None
+    for (_iv, _metric), part in table.groupby(["intervention", "metric"], sort=False):
+        values = part[["before", "after", "control"]].to_numpy(dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        if len(part) > 1 and len(values) and np.ptp(values) <= tol:
+            idx = part.index[part["note"].isna()]
+            table.loc[idx, "note"] = f"constant at {values[0]:.3g}: no edit moves it, so it tells nothing here"
+    return table
+
+
 def _task_metrics(
     image: np.ndarray,
     text: np.ndarray | None,
@@ -100,7 +145,8 @@ def ablate_features(extractor: FeatureExtractor, emb: np.ndarray, features: Sequ
     return extractor.edit(emb, _zero(feats))
 
 
-def _rows(intervention, group, n, before, after, control, details) -> list[dict[str, Any]]:
+def _rows(intervention, group, n, before, after, control, details, notes=None) -> list[dict[str, Any]]:
+    notes = notes or {}
     return [
         {
             "intervention": intervention,
@@ -112,6 +158,7 @@ def _rows(intervention, group, n, before, after, control, details) -> list[dict[
             "delta": float(after[m] - before[m]),
             "control": float(control[m]) if control and m in control else np.nan,
             "details": json.dumps(details),
+            "note": notes.get(m),
         }
         for m in before
     ]
@@ -183,12 +230,24 @@ def group_ablation(
             ks,
         )
 
+    ceiling = retrieval_ceiling(img, txt, ks)
+    notes = {
+        m: f"at most {c:.0%} of pairs can be retrieved at {m.split('@')[1]} on these data: repeated captions or "
+        "images tie with the partner, so recall is near 0 for any model"
+        for m, c in ceiling.items()
+        if c < CEILING_NOTE
+    }
     rows = []
     for group, feats in _group_members(cats, groups).items():
         after = after_for(feats)
         controls = [after_for(rng.choice(live, size=len(feats), replace=False)) for _ in range(n_random)]
         control = {m: float(np.mean([c[m] for c in controls])) for m in before} if controls and len(feats) else {}
-        rows += _rows("group_ablation", group, len(feats), before, after, control, {"n_random": n_random})
+        details = {
+            "n_random": n_random,
+            "control_values": {m: [round(float(c[m]), 6) for c in controls] for m in before},
+            "ceiling": {m: round(ceiling[m], 6) for m in before if m in ceiling},
+        }
+        rows += _rows("group_ablation", group, len(feats), before, after, control, details, notes)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -232,7 +291,11 @@ def prompt_attribute_scores(
 
 
 def probe_accuracy(x: np.ndarray, y: np.ndarray, *, cv: int = 5, seed: int = 0) -> float:
-    """Cross-validated accuracy of a standardised logistic-regression probe predicting ``y`` from ``x``."""
+    """Cross-validated accuracy of a standardised logistic-regression probe predicting ``y`` from ``x``.
+
+    ``x`` may be a scipy sparse matrix (sparse codes): it is then scaled without centring, which the probe's
+    unpenalised intercept absorbs, so the fit is the same and far faster on mostly-zero codes.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -243,10 +306,14 @@ def probe_accuracy(x: np.ndarray, y: np.ndarray, *, cv: int = 5, seed: int = 0) 
     folds = min(cv, int(np.unique(y, return_counts=True)[1].min()))
     if folds < 2:
         raise FeatureError("every attribute value needs at least 2 samples for a cross-validated probe")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    from scipy import sparse
+
+    is_sparse = sparse.issparse(x)
+    probe = make_pipeline(StandardScaler(with_mean=not is_sparse), LogisticRegression(max_iter=2000))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # small probes run faster on one BLAS thread than on several competing ones
-    limit = 1 if np.asarray(x).size < 500_000 else None
+    size = x.nnz if is_sparse else np.asarray(x).size
+    limit = 1 if size < 500_000 else None
     with threadpool_limits(limits=limit):
         return float(cross_val_score(probe, x, y, cv=splitter).mean())
 
@@ -317,7 +384,12 @@ def concept_removal(
     def measure(feats: np.ndarray) -> dict[str, float]:
         edit = _zero(feats)
         rep = extractor.edit(img, edit)
-        out = {"attribute_leakage": probe_accuracy(rep, attr, cv=cv, seed=seed)}
+        probe_x = rep
+        if extractor.edit_space == "code" and np.mean(rep > 0) < 0.1:
+            from scipy import sparse
+
+            probe_x = sparse.csr_matrix(rep)  # sparse codes: the same probe, fitted on the non-zeros only
+        out = {"attribute_leakage": probe_accuracy(probe_x, attr, cv=cv, seed=seed)}
         if cls is not None:
             out["task_accuracy"] = zero_shot_accuracy(rep, extractor.edit(cls, edit), labels)
         return out
@@ -331,7 +403,12 @@ def concept_removal(
         after = measure(chosen)
         controls = [measure(rng.choice(pool, size=len(chosen), replace=False)) for _ in range(n_random)]
         control = {m: float(np.mean([c[m] for c in controls])) for m in before} if controls and len(chosen) else {}
-        details = {"features": chosen.tolist(), "chance": chance, "scores": scores[chosen].round(6).tolist()}
+        details = {
+            "features": chosen.tolist(),
+            "chance": chance,
+            "scores": scores[chosen].round(6).tolist(),
+            "control_values": {m: [round(float(c[m]), 6) for c in controls] for m in before},
+        }
         rows += _rows("concept_removal", group, len(chosen), before, after, control, details)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -350,6 +427,9 @@ class AdversarialResult:
     pred_before: np.ndarray | None = None  # zero-shot class per image
     pred_after: np.ndarray | None = None
     objective: list[float] = field(default_factory=list)  # per PGD step
+    clean: torch.Tensor | None = None  # [B, 3, H, W] the images before the attack, in [0, 1]
+    activation_control: np.ndarray | None = None  # [B, T] under random +-eps noise of the same budget
+    pred_control: np.ndarray | None = None
 
     @property
     def flip_rate(self) -> float:
@@ -378,11 +458,21 @@ class AdversarialResult:
         """Rows in the interventions table format (metrics: mean target activation, zero-shot flip rate)."""
         before = {"mean_target_activation": float(self.activation_before.mean())}
         after = {"mean_target_activation": float(self.activation_after.mean())}
+        control = {}
+        if self.activation_control is not None:
+            control["mean_target_activation"] = float(self.activation_control.mean())
         if self.pred_before is not None:
             before["prediction_changed"], after["prediction_changed"] = 0.0, self.flip_rate
-        details = {"features": self.features, "direction": self.direction, "linf": self.delta_linf}
+            if self.pred_control is not None:
+                control["prediction_changed"] = float((self.pred_before != self.pred_control).mean())
+        details = {
+            "features": self.features,
+            "direction": self.direction,
+            "linf": self.delta_linf,
+            "control": "uniform random sign noise of the same L-inf budget",
+        }
         return pd.DataFrame(
-            _rows("adversarial", self.direction, len(self.features), before, after, {}, details), columns=COLUMNS
+            _rows("adversarial", self.direction, len(self.features), before, after, control, details), columns=COLUMNS
         )
 
 
@@ -469,14 +559,20 @@ def feature_attack(
             delta = (delta + step * grad.sign()).clamp(-eps, eps)
             delta = (pixels + delta).clamp(0, 1) - pixels
     adv = (pixels + delta).detach()
+    # control: random signs at the full budget, the strongest perturbation that is not aimed at the features
+    noise = (torch.randint(0, 2, pixels.shape, generator=gen).float() * 2 - 1).to(device) * eps
+    noisy = (pixels + noise).clamp(0, 1)
     with torch.no_grad():
         emb1 = embed(adv)
         act1 = extractor.encode(emb1)[:, idx].cpu().numpy()
-    pred0 = pred1 = None
+        emb_c = embed(noisy)
+        act_c = extractor.encode(emb_c)[:, idx].cpu().numpy()
+    pred0 = pred1 = pred_c = None
     if class_text_emb is not None:
         cls = check_embeddings(class_text_emb, "class_text_emb")
         pred0 = zero_shot_predict(emb0.cpu().numpy(), cls)
         pred1 = zero_shot_predict(emb1.cpu().numpy(), cls)
+        pred_c = zero_shot_predict(emb_c.cpu().numpy(), cls)
     return AdversarialResult(
         pixels=adv.cpu(),
         delta_linf=float((adv - pixels).abs().max().item()),
@@ -487,7 +583,72 @@ def feature_attack(
         pred_before=pred0,
         pred_after=pred1,
         objective=history,
+        clean=pixels.detach().cpu(),
+        activation_control=act_c,
+        pred_control=pred_c,
     )
+
+
+def adversarial_table(
+    result: AdversarialResult,
+    class_names: Sequence[str] | None = None,
+    labels: np.ndarray | None = None,
+    *,
+    category: str | None = None,
+    amplify: float = 10.0,
+) -> tuple[pd.DataFrame, dict[str, bytes]]:
+    """The attacked images as a run table and PNG files (``images/adv-<i>-before.png``, ``-after.png`` and
+    ``-delta.png``: the perturbation times ``amplify`` around mid-grey).
+
+    Columns: ``image`` (row in the attacked batch = the pair's sample index when the batch is the first pairs),
+    ``sample``, ``feature``, ``category``, ``activation_before``, ``activation_after``, ``activation_control``,
+    ``pred_before``, ``pred_after``, ``pred_control`` (class names), ``label`` (the true class, or null), ``linf``,
+    ``file_before``, ``file_after``, ``file_delta``.
+    """
+    import io
+
+    from PIL import Image
+
+    def png(t: torch.Tensor) -> bytes:
+        arr = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def name(p: np.ndarray | None, i: int) -> str | None:
+        if p is None:
+            return None
+        c = int(p[i])
+        return str(class_names[c]) if class_names is not None else str(c)
+
+    rows, files = [], {}
+    clean = result.clean if result.clean is not None else result.pixels
+    for i in range(len(result.pixels)):
+        stem = f"images/adv-{i}"
+        files[f"{stem}-before.png"] = png(clean[i])
+        files[f"{stem}-after.png"] = png(result.pixels[i])
+        files[f"{stem}-delta.png"] = png(0.5 + amplify * (result.pixels[i] - clean[i]))
+        control = result.activation_control
+        rows.append(
+            {
+                "image": i,
+                "sample": i,
+                "feature": int(result.features[0]),
+                "category": category,
+                "activation_before": float(result.activation_before[i].mean()),
+                "activation_after": float(result.activation_after[i].mean()),
+                "activation_control": float(control[i].mean()) if control is not None else np.nan,
+                "pred_before": name(result.pred_before, i),
+                "pred_after": name(result.pred_after, i),
+                "pred_control": name(result.pred_control, i),
+                "label": name(labels, i) if labels is not None else None,
+                "linf": float((result.pixels[i] - clean[i]).abs().max().item()),
+                "file_before": f"adv-{i}-before.png",
+                "file_after": f"adv-{i}-after.png",
+                "file_delta": f"adv-{i}-delta.png",
+            }
+        )
+    return pd.DataFrame(rows), files
 
 
 # ------------------------------------------------------------------------------------------------ steering
@@ -554,34 +715,62 @@ def steering_retrieval(
     alphas: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
     k: int = 10,
     mode: str = "add",
+    n_random: int = 0,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Retrieval from a gallery as the queries are steered towards ``feature``.
 
     A gallery item *carries* the feature if its activation is above zero. Columns: ``alpha``, ``precision_at_k``
     (share of the top-k retrieved items that carry the feature), ``mean_activation_at_k`` (feature activation of
     the top-k) and ``mean_rank_carriers`` (mean rank, 0 = best, of carriers; lower = carriers come first), averaged
-    over queries.
+    over queries. With ``n_random`` > 0, ``control_precision_at_k`` and ``control_mean_rank_carriers``: the same
+    measures when the queries are pushed by the same amount along random unit directions (seeded) instead of the
+    feature's (is it this direction, or any push?).
     """
     gal = check_embeddings(gallery_emb, "gallery_emb", d=extractor.d_in)
     act = extractor.encode_numpy(gal)[:, feature]
     carriers = act > 0
     if not carriers.any():
         raise FeatureError(f"feature {feature} is zero on every gallery item: nothing to steer towards")
-    rows = []
-    for alpha in alphas:
-        q = steer(extractor, query_emb, feature, alpha=alpha, mode=mode) if alpha != 0 else np.asarray(query_emb)
+
+    def measure(q: np.ndarray) -> tuple[float, float, float]:
         sim = _unit(q) @ _unit(gal).T
         order = np.argsort(-sim, axis=1, kind="stable")
         ranks = np.argsort(order, axis=1)
         top = order[:, :k]
-        rows.append(
-            {
-                "alpha": float(alpha),
-                "precision_at_k": float(carriers[top].mean()),
-                "mean_activation_at_k": float(act[top].mean()),
-                "mean_rank_carriers": float(ranks[:, carriers].mean()),
-            }
-        )
+        return float(carriers[top].mean()), float(act[top].mean()), float(ranks[:, carriers].mean())
+
+    rng = np.random.default_rng(seed)
+    base = check_embeddings(query_emb, "query_emb", d=extractor.d_in).astype(np.float64)
+    rows = []
+    for alpha in alphas:
+        q = steer(extractor, query_emb, feature, alpha=alpha, mode=mode) if alpha != 0 else np.asarray(query_emb)
+        prec, mean_act, rank = measure(q)
+        row = {
+            "alpha": float(alpha),
+            "precision_at_k": prec,
+            "mean_activation_at_k": mean_act,
+            "mean_rank_carriers": rank,
+        }
+        if n_random:
+            # the feature's push in embedding space, replayed along random unit directions
+            push = np.linalg.norm(np.asarray(q, np.float64) - base, axis=1, keepdims=True) if alpha != 0 else None
+            ctrl = []
+            for _ in range(n_random):
+                if push is None:
+                    ctrl.append((prec, rank))
+                    continue
+                u = rng.normal(size=base.shape[1])
+                u /= np.linalg.norm(u)
+                qc = base + push * u
+                qc *= np.linalg.norm(base, axis=1, keepdims=True) / np.maximum(
+                    np.linalg.norm(qc, axis=1, keepdims=True), 1e-12
+                )
+                p, _, r = measure(qc)
+                ctrl.append((p, r))
+            row["control_precision_at_k"] = float(np.mean([c[0] for c in ctrl]))
+            row["control_mean_rank_carriers"] = float(np.mean([c[1] for c in ctrl]))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -600,8 +789,11 @@ def steering_rows(table: pd.DataFrame, feature: int) -> pd.DataFrame:
                     "before": float(base[m]),
                     "after": float(r[m]),
                     "delta": float(r[m] - base[m]),
-                    "control": np.nan,
-                    "details": json.dumps({"alpha": float(r["alpha"]), "feature": int(feature)}),
+                    "control": float(r[f"control_{m}"]) if f"control_{m}" in r else np.nan,
+                    "details": json.dumps(
+                        {"alpha": float(r["alpha"]), "feature": int(feature), "control": "random unit directions"}
+                    ),
+                    "note": None,
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -140,9 +140,16 @@ def _check_bootstrap_options(n_boot: int, ci: float, chunk: int | None) -> None:
 
 
 def _bootstrap(
-    arrays: list[np.ndarray], n_boot: int, ci: float, eps: float, seed: int, chunk: int | None
+    arrays: list[np.ndarray],
+    n_boot: int,
+    ci: float,
+    eps: float,
+    seed: int,
+    chunk: int | None,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`bootstrap_dominance` of already checked arrays and options."""
+    """:func:`bootstrap_dominance` of already checked arrays and options; ``keep`` (``[n_keep, F, K]`` float32), when
+    given, receives the first ``n_keep`` replicates' dominance (for share intervals and the app)."""
     (n, f), k = arrays[0].shape, len(arrays)
     rng = np.random.default_rng(seed)
     # a resample is a count vector over pairs; D_b = (w @ shares) / (w @ active) for all features at once.
@@ -164,6 +171,8 @@ def _bootstrap(
         num = num.reshape(n_boot, -1, k)
         with np.errstate(invalid="ignore", divide="ignore"):
             reps = num / den[..., None]
+        if keep is not None:
+            keep[:, sl, :] = reps[: len(keep)]
         # a replicate that drew no active pair for a feature says nothing about it: drop it (NaN-aware quantiles)
         ok = np.isfinite(reps).any(axis=0).all(axis=1)
         if ok.any():
@@ -235,6 +244,58 @@ def stability(
     return stable
 
 
+def category_shares(scores: np.ndarray, k: float, category_names: Sequence[str]) -> dict[str, float]:
+    """Share of non-inactive features per category when ``scores [F, K]`` are categorised with width ``k``."""
+    cats = categorize(scores, k, category_names)[0]
+    live = cats[cats != INACTIVE]
+    order = [*category_names, CROSS_MODAL]
+    return {c: float(np.mean(live == c)) if len(live) else 0.0 for c in order}
+
+
+def shares_at_thresholds(
+    scores: np.ndarray, thresholds: np.ndarray, mu: np.ndarray, sigma: np.ndarray, category_names: Sequence[str]
+) -> dict[str, float]:
+    """Category shares of ``scores [F, K]`` against *fixed* thresholds (those of another data set)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    valid = np.isfinite(scores).all(axis=1)
+    order = [*category_names, CROSS_MODAL]
+    if not valid.any():
+        return dict.fromkeys(order, 0.0)
+    s = scores[valid]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(s > thresholds, (s - mu) / np.where(sigma > 0, sigma, 1.0), -np.inf)
+    dominated = np.isfinite(excess.max(axis=1))
+    winner = excess.argmax(axis=1)
+    cats = np.where(dominated, np.asarray(category_names, dtype=object)[winner], CROSS_MODAL)
+    return {c: float(np.mean(cats == c)) for c in order}
+
+
+def modality_swap_null(arrays: list[np.ndarray], n_null: int, eps: float, seed: int) -> np.ndarray:
+    """Dominance ``[n_null, F, K]`` of the pairs with their modalities exchanged at random, pair by pair.
+
+    In each replicate every pair's K activation vectors are put in a random order (for image/text: a fair coin per
+    pair swaps the image's codes with the text's), the same order for every feature. A feature then cannot prefer a
+    modality except by chance, so any single-modality category it gets is chance: the category shares of these
+    replicates are what the categorisation gives when modality plays no part.
+    """
+    n, f = arrays[0].shape
+    k = len(arrays)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_null, f, k), dtype=np.float32)
+    stack = np.stack(arrays, axis=0)  # [K, N, F]
+    rows = np.arange(n)
+    for r in range(n_null):
+        order = np.argsort(rng.random((n, k)), axis=1)  # a random permutation of the modalities per pair
+        swapped = [stack[order[:, m], rows] for m in range(k)]
+        out[r] = _scores(swapped, eps)[0]
+    return out
+
+
+def _interval(values: np.ndarray, ci: float) -> list[float]:
+    alpha = (1 - ci) / 2
+    return [float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))]
+
+
 @dataclass
 class DominanceResult:
     """Per-feature dominance over K modalities with categories and bootstrap intervals."""
@@ -252,6 +313,42 @@ class DominanceResult:
     ci_high: np.ndarray | None = None
     stable: np.ndarray | None = None  # [F] bool
     config: dict = field(default_factory=dict)
+    boot_scores: np.ndarray | None = None  # [B, F, K] float32: the first bootstrap replicates (share intervals)
+    null_scores: np.ndarray | None = None  # [R, F, K] float32: modality-swap null replicates
+
+    def share_intervals(self, ci: float | None = None) -> dict[str, list[float]]:
+        """Percentile interval of each category's share over the kept bootstrap replicates (thresholds recomputed
+        in each replicate, as the categorisation does)."""
+        if self.boot_scores is None or not len(self.boot_scores):
+            return {}
+        ci = self.config.get("ci", 0.95) if ci is None else ci
+        reps = [category_shares(b, self.k, self.category_names) for b in self.boot_scores]
+        return {c: _interval(np.array([r[c] for r in reps]), ci) for c in reps[0]}
+
+    def null_shares(self, ci: float | None = None) -> dict[str, dict[str, float]]:
+        """Category shares under the modality-swap null: ``mean``, ``low``, ``high`` with the rule re-applied to the
+        null data (``same_rule``) and, as ``at_thresholds_*``, against this run's own thresholds."""
+        if self.null_scores is None or not len(self.null_scores):
+            return {}
+        ci = self.config.get("ci", 0.95) if ci is None else ci
+        same = [category_shares(b, self.k, self.category_names) for b in self.null_scores]
+        fixed = [
+            shares_at_thresholds(b, self.thresholds, self.mu, self.sigma, self.category_names) for b in self.null_scores
+        ]
+        out = {}
+        for c in same[0]:
+            a, b = np.array([r[c] for r in same]), np.array([r[c] for r in fixed])
+            lo, hi = _interval(a, ci)
+            flo, fhi = _interval(b, ci)
+            out[c] = {
+                "mean": float(a.mean()),
+                "low": lo,
+                "high": hi,
+                "at_thresholds_mean": float(b.mean()),
+                "at_thresholds_low": flo,
+                "at_thresholds_high": fhi,
+            }
+        return out
 
     @property
     def n_features(self) -> int:
@@ -312,6 +409,16 @@ class DominanceResult:
         if self.stable is not None:
             live = self.categories != INACTIVE
             out["stable_share"] = float(self.stable[live].mean()) if live.any() else 0.0
+            out["stable_counts"] = {
+                c: int(np.sum(self.stable & (self.categories == c))) for c in [*self.category_names, CROSS_MODAL]
+            }
+        if self.boot_scores is not None and len(self.boot_scores):
+            out["share_ci"] = self.share_intervals()
+            out["share_boot"] = int(len(self.boot_scores))
+        if self.null_scores is not None and len(self.null_scores):
+            out["null_shares"] = self.null_shares()
+            out["n_null"] = int(len(self.null_scores))
+            out["null_method"] = "modality swap"
         return out
 
 
@@ -325,6 +432,8 @@ def analyze_dominance(
     seed: int = 0,
     category_names: Sequence[str] | None = None,
     min_active: int = 10,
+    n_null: int = 0,
+    share_boot: int = 200,
 ) -> DominanceResult:
     """Dominance, categories and bootstrap stability for activations of paired samples in K modalities.
 
@@ -347,6 +456,11 @@ def analyze_dominance(
         Category label per modality (default: image -> vision, text -> language, others their own name).
     min_active
         Fewest active pairs for a feature's category to count as stable.
+    n_null
+        Replicates of the modality-swap null (:func:`modality_swap_null`; 0 = none): the category shares chance
+        alone gives.
+    share_boot
+        Bootstrap replicates kept for the intervals of the category shares (the first ``min(n_boot, share_boot)``).
     """
     names, arrays = _checked(activations)  # validated once, used by every step below
     cat_names = list(category_names) if category_names is not None else category_names_for(names)
@@ -377,9 +491,13 @@ def analyze_dominance(
         },
     )
     if n_boot:
-        lo, hi, _ = _bootstrap(arrays, n_boot, ci, eps, seed, None)
+        keep = np.full((min(n_boot, share_boot), *scores.shape), np.nan, dtype=np.float32)
+        lo, hi, _ = _bootstrap(arrays, n_boot, ci, eps, seed, None, keep=keep)
         result.ci_low, result.ci_high = lo, hi
+        result.boot_scores = keep
         result.stable = stability(cats, lo, hi, result.thresholds, cat_names) & (n_active >= min_active)
+    if n_null:
+        result.null_scores = modality_swap_null(arrays, n_null, eps, seed + 1)
     return result
 
 

@@ -44,9 +44,14 @@ class NCLConfig(ExtractorConfig):
     learn_temperature
         Learn the temperature, as CLIP does.
     l1_coefficient
-        Optional extra L1 penalty on the codes (0 = pure NCL; non-negativity alone makes codes sparse).
+        Optional extra L1 penalty on the codes (0 = none).
     decoder_ridge
         Ridge penalty of the post-hoc least-squares decoder.
+    k
+        Active features per sample: only the ``k`` largest pre-activations survive the ReLU (as in a TopK SAE);
+        ``None`` = plain ReLU codes. Non-negativity alone does not make the codes sparse in a short training run
+        (on the demo's 1,000 pairs and 20 epochs, 324 of 1,024 features fired per sample), and dense codes make
+        every intervention in code space slow; the default 32 keeps L0 at most twice a TopK SAE's k = 16.
     """
 
     architecture = "ncl"
@@ -54,6 +59,7 @@ class NCLConfig(ExtractorConfig):
     learn_temperature: bool = True
     l1_coefficient: float = 0.0
     decoder_ridge: float = 1e-3
+    k: int | None = 32
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,13 +67,16 @@ class NCLConfig(ExtractorConfig):
             raise FeatureError(f"NCLConfig.temperature must be > 0, got {self.temperature!r}")
         if self.l1_coefficient < 0 or self.decoder_ridge < 0:
             raise FeatureError("NCLConfig.l1_coefficient and decoder_ridge must be >= 0")
+        if self.k is not None:
+            if not isinstance(self.k, int | np.integer) or self.k < 1:
+                raise FeatureError(f"NCLConfig.k must be None or a positive integer, got {self.k!r}")
+            self.k = min(int(self.k), self.d_sae)  # at most every feature
 
 
 class NCLHead(FeatureExtractor):
     """ReLU projection head; codes are the representation, decoder is a fitted linear read-out."""
 
     edit_space = "code"
-    saelens_architecture = "standard"
     apply_b_dec_to_input = False
 
     def __init__(self, cfg: NCLConfig) -> None:
@@ -75,6 +84,18 @@ class NCLHead(FeatureExtractor):
         self.log_scale = torch.nn.Parameter(
             torch.tensor(math.log(1.0 / cfg.temperature)), requires_grad=cfg.learn_temperature
         )
+
+    @property
+    def saelens_architecture(self) -> str:  # type: ignore[override]
+        """``topk`` when only the k largest codes are kept, else ``standard``."""
+        return "topk" if self.cfg.k is not None else "standard"
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.hidden_pre(x)
+        if self.cfg.k is None:
+            return torch.relu(pre)
+        values, index = pre.topk(self.cfg.k, dim=-1)
+        return torch.zeros_like(pre).scatter(-1, index, torch.relu(values))
 
     def contrastive_loss(self, img: torch.Tensor, txt: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Symmetric InfoNCE on cosine similarity of the codes of a batch of pairs (row i of each is a pair)."""

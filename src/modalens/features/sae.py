@@ -237,7 +237,7 @@ class FeatureExtractor(nn.Module):
             },
             "modalens": self.cfg.to_dict(),
         }
-        if isinstance(self.cfg, TopKSAEConfig):
+        if self.saelens_architecture == "topk":
             cfg["k"] = self.cfg.k
             cfg["rescale_acts_by_decoder_norm"] = False  # codes are not rescaled (decoder rows are kept at unit norm)
         (out / CFG_FILE).write_text(json.dumps(cfg, indent=2))

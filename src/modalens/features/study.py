@@ -20,12 +20,24 @@ import numpy as np
 import pandas as pd
 
 from modalens.features.config import FeatureStudyConfig
+from modalens.features.dashboard import (
+    activation_histograms,
+    class_effects,
+    decoder_neighbours,
+    duplicate_groups,
+    feature_examples,
+    feature_labels,
+    sparse_codes,
+)
 from modalens.features.embeddings import EmbeddingError
+from modalens.features.errors import FeatureError
 from modalens.features.interventions import (
     COLUMNS,
+    adversarial_table,
     concept_removal,
     feature_attack,
     group_ablation,
+    mark_uninformative,
     steering_retrieval,
     steering_rows,
 )
@@ -46,6 +58,8 @@ from modalens.runs import RunError
 
 MODALITIES = ("image", "text")
 EXTRACTOR_DIR = "extractor"
+# tables of the feature card and the evidence views, stored when not empty
+OPTIONAL_TABLES = ("examples", "histograms", "neighbours", "class_effects", "codes", "replicates", "adversarial")
 
 
 @dataclass
@@ -94,6 +108,15 @@ class FeatureStudy:
     config: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
+    # the feature card and the evidence views (docs/features.md); empty frames are not stored
+    examples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    histograms: pd.DataFrame = field(default_factory=pd.DataFrame)
+    neighbours: pd.DataFrame = field(default_factory=pd.DataFrame)
+    class_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    codes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    replicates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    adversarial: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: dict[str, bytes] = field(default_factory=dict)  # other files of the run (adversarial images)
 
     @property
     def proportions(self) -> dict[str, float]:
@@ -116,9 +139,13 @@ class FeatureStudy:
         return self.extractor, self.features.sort_values("feature")["category"].to_numpy()
 
     def save(self, run_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
-        """Write the study as a ``kind="features"`` run directory (atomically, via :func:`modalens.runs.write_run`)."""
-        from modalens.runs import write_run
+        """Write the study as a ``kind="features"`` run directory (atomically, via :func:`modalens.runs.write_run`).
 
+        The target is checked (:func:`modalens.runs.check_target`) before the extractor's files are built.
+        """
+        from modalens.runs import check_target, write_run
+
+        check_target(run_dir, overwrite=overwrite)
         tables = {
             "features": self.features,
             "top_samples": self.top_samples,
@@ -130,7 +157,12 @@ class FeatureStudy:
             tables["win_rates"] = self.win_rates
         if self.samples is not None:
             tables["samples"] = self.samples
+        for name in OPTIONAL_TABLES:
+            frame = getattr(self, name)
+            if frame is not None and len(frame):
+                tables[name] = frame
         files = {f"images/{i}.png": data for i, data in self.images.items()}
+        files.update(self.files)
         if self.extractor is not None:
             with tempfile.TemporaryDirectory() as tmp:
                 self.extractor.save(tmp)
@@ -160,15 +192,21 @@ def load_feature_study(run_dir: str | os.PathLike, *, load_weights: bool = True)
 
     run = read_run(run_dir)
     if run.kind != "features":
-        raise RunError(f"{run.path} is a {run.kind!r} run, not a 'features' run")
+        raise RunError(
+            f"{run.path} is an {run.kind!r} run, not a feature run; the feature commands read runs written by "
+            "modalens features demo or modalens features study"
+        )
     man = run.manifest
     ext = man.extractor
     images: dict[int, bytes] = {}
     image_dir = run.path / man.images.dir
+    files: dict[str, bytes] = {}
     if image_dir.is_dir():
         for f in image_dir.glob("*.png"):
             if f.stem.isdigit():
                 images[int(f.stem)] = f.read_bytes()
+            else:
+                files[f"{man.images.dir}/{f.name}"] = f.read_bytes()
     extractor = None
     if load_weights and (run.path / EXTRACTOR_DIR / CFG_FILE).is_file():
         extractor = load_extractor(run.path / EXTRACTOR_DIR)
@@ -189,6 +227,8 @@ def load_feature_study(run_dir: str | os.PathLike, *, load_weights: bool = True)
         config=man.config,
         timings=man.timings,
         model=man.model.model_dump(mode="json", exclude_unset=True),
+        files=files,
+        **{name: run.table(name) if run.has_table(name) else pd.DataFrame() for name in OPTIONAL_TABLES},
     )
 
 
@@ -200,7 +240,7 @@ def encode_png(image: Any, where: str = "image") -> bytes:
 
     if isinstance(image, bytes | bytearray):
         if not bytes(image[:8]) == b"\x89PNG\r\n\x1a\n":
-            raise ValueError(f"{where}: bytes given but they are not a PNG file")
+            raise FeatureError(f"{where}: bytes given but they are not a PNG file")
         return bytes(image)
     if isinstance(image, Image.Image):
         pil = image
@@ -211,10 +251,10 @@ def encode_png(image: Any, where: str = "image") -> bytes:
         if arr.ndim == 3 and arr.shape[-1] == 1:
             arr = arr[..., 0]
         if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-            raise ValueError(f"{where}: expected HxW, HxWx3/4 or 3xHxW, got shape {arr.shape}")
+            raise FeatureError(f"{where}: expected HxW, HxWx3/4 or 3xHxW, got shape {arr.shape}")
         if arr.dtype != np.uint8:
             if not np.issubdtype(arr.dtype, np.floating) or arr.min() < 0 or arr.max() > 1:
-                raise ValueError(f"{where}: non-uint8 images must be floats in [0, 1] (dtype {arr.dtype})")
+                raise FeatureError(f"{where}: non-uint8 images must be floats in [0, 1] (dtype {arr.dtype})")
             arr = np.round(arr * 255).astype(np.uint8)
         pil = Image.fromarray(arr)
     buf = io.BytesIO()
@@ -287,6 +327,7 @@ def run_feature_study(
     images: Sequence[Any] | None = None,
     class_text_emb: np.ndarray | None = None,
     class_labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
     attribute: np.ndarray | None = None,
     model: Any | None = None,
     model_info: dict[str, Any] | None = None,
@@ -310,6 +351,9 @@ def run_feature_study(
         of samples shown as top samples are stored in the run.
     class_text_emb, class_labels
         Optional zero-shot task: class-prompt embeddings ``[C, d]`` and a class index per pair.
+    class_names
+        Optional name of each class prompt (the feature card lists the classes a feature pushes; default
+        ``class 0``, ``class 1`` ...).
     attribute
         Optional protected attribute per pair: runs concept removal on the image embeddings.
     model
@@ -335,22 +379,35 @@ def run_feature_study(
 
     t = time.perf_counter()
     acts = {"image": ext.encode_numpy(img), "text": ext.encode_numpy(txt)}
-    dom = analyze_dominance(acts, k=config.k, n_boot=config.n_boot, ci=config.ci, seed=config.seed)
+    dom = analyze_dominance(
+        acts, k=config.k, n_boot=config.n_boot, ci=config.ci, seed=config.seed, n_null=config.n_null
+    )
     timings["mds"] = time.perf_counter() - t
 
     t = time.perf_counter()
     top = {m: top_activating(a, config.top_k) for m, a in acts.items()}
     features = _feature_table(dom, acts, top, refs)
     top_table = top_samples_table(acts, config.top_k, texts=texts, labels=labels)
+    card = _card_tables(ext, acts, dom, features, img, txt, texts, class_text_emb, class_names, config)
+    if texts is not None:
+        labels_frame = feature_labels(acts["image"] + acts["text"], list(texts))
+        for col in ("label", "label_score", "label_coverage", "label_precision"):
+            features[col] = labels_frame[col].to_numpy()
     comparison, win_rates = _compare(ext, features, img, txt, refs, config)
     timings["interpretability"] = time.perf_counter() - t
 
     t = time.perf_counter()
     zero_shot = {"class_text_emb": class_text_emb, "labels": class_labels}
-    interventions = _interventions(ext, features, dom, img, txt, zero_shot, attribute, model, images, config)
+    zero_shot["class_names"] = _class_names(class_text_emb, class_names)
+    interventions, adversarial, adv_files = _interventions(
+        ext, features, dom, img, txt, zero_shot, attribute, model, images, config
+    )
     timings["interventions"] = time.perf_counter() - t
 
-    samples, stored = _samples(n, texts, labels, images, top_table)
+    shown = set(top_table["sample"].astype(int)) | set(card["examples"]["sample"].astype(int))
+    if images is not None:
+        shown |= set(range(min(n, config.max_images)))  # pickable in the app's query
+    samples, stored = _samples(n, texts, labels, images, shown)
     timings["total"] = time.perf_counter() - t0
     info = dict(model_info or {})
     if model is not None:
@@ -385,6 +442,9 @@ def run_feature_study(
         config=record,
         timings=timings,
         model=info,
+        adversarial=adversarial,
+        files=adv_files,
+        **card,
     )
 
 
@@ -433,18 +493,73 @@ def _extractor(
     return result.extractor, result.metrics, result.history
 
 
-def _interventions(ext, features, dom, img, txt, zero_shot, attribute, model, images, config) -> pd.DataFrame:
-    """Group ablation, concept removal (with an attribute), steering and the attack (with a model and images)."""
+def _interventions(
+    ext, features, dom, img, txt, zero_shot, attribute, model, images, config
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bytes]]:
+    """Group ablation, concept removal (with an attribute), steering and the attack (with a model and images);
+    the attacked images' table and files."""
     controls = {"n_random": config.n_random, "seed": config.seed}
-    parts = [group_ablation(ext, img, txt, dom.categories, **zero_shot, **controls)]
+    task = {"class_text_emb": zero_shot["class_text_emb"], "labels": zero_shot["labels"]}
+    parts = [group_ablation(ext, img, txt, dom.categories, **task, **controls)]
     if attribute is not None:
-        parts.append(concept_removal(ext, img, np.asarray(attribute), dom.categories, **zero_shot, **controls))
-    parts += _steering(ext, features, img, txt, config.steer_features)
+        parts.append(concept_removal(ext, img, np.asarray(attribute), dom.categories, **task, **controls))
+    parts += _steering(ext, features, img, txt, config.steer_features, config.n_random, config.seed)
+    adversarial, files = pd.DataFrame(), {}
     if model is not None and images is not None and config.attack_images > 0:
-        class_emb = zero_shot["class_text_emb"]
-        parts.append(_attack(model, ext, features, images, config.attack_images, class_emb, config.seed, config.device))
+        rows, adversarial, files = _attack(
+            model, ext, features, images, config.attack_images, zero_shot, config.seed, config.device
+        )
+        parts.append(rows)
     parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    return mark_uninformative(table), adversarial, files
+
+
+def _class_names(class_text_emb: np.ndarray | None, class_names: Sequence[str] | None) -> list[str] | None:
+    if class_text_emb is None:
+        return None
+    if class_names is None:
+        return [f"class {c}" for c in range(len(class_text_emb))]
+    if len(class_names) != len(class_text_emb):
+        raise EmbeddingError(f"class_names has {len(class_names)} entries for {len(class_text_emb)} class prompts")
+    return [str(c) for c in class_names]
+
+
+def _card_tables(ext, acts, dom, features, img, txt, texts, class_text_emb, class_names, config) -> dict[str, Any]:
+    """The feature card's tables: examples by level, histograms, decoder neighbours, class effects, codes and the
+    MDS replicates (bootstrap and null) the app recomputes categories from."""
+    live = dom.categories != INACTIVE
+    groups = {"image": duplicate_groups(img), "text": duplicate_groups(list(texts) if texts is not None else txt)}
+    out: dict[str, Any] = {
+        "examples": feature_examples(acts, groups, top=10, per_level=config.examples_per_level, seed=config.seed),
+        "histograms": activation_histograms(acts),
+        "neighbours": decoder_neighbours(ext.W_dec.detach().cpu().numpy(), n=5, live=live),
+        "codes": sparse_codes(acts) if config.store_codes else pd.DataFrame(),
+        "replicates": _replicates(dom),
+    }
+    if class_text_emb is not None:
+        names = _class_names(class_text_emb, class_names)
+        cls = check_embeddings(class_text_emb, "class_text_emb", d=ext.d_in)
+        if ext.edit_space == "code":
+            codes = ext.encode_numpy(cls).astype(np.float64)
+            direction = np.eye(ext.d_sae)
+            class_dirs = codes / np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), 1e-12)
+        else:
+            direction = ext.W_dec.detach().cpu().numpy()
+            class_dirs = cls / np.maximum(np.linalg.norm(cls, axis=1, keepdims=True), 1e-12)
+        out["class_effects"] = class_effects(direction, class_dirs, names, n=3, live=live)
+    return out
+
+
+def _replicates(dom: DominanceResult) -> pd.DataFrame:
+    """The kept bootstrap and null replicates' MDS per feature (first modality), one row per replicate."""
+    rows = []
+    for kind, reps in (("bootstrap", dom.boot_scores), ("null", dom.null_scores)):
+        if reps is None:
+            continue
+        for r, scores in enumerate(reps):
+            rows.append({"kind": kind, "replicate": r, "mds": scores[:, 0].astype(np.float64).tolist()})
+    return pd.DataFrame(rows, columns=["kind", "replicate", "mds"])
 
 
 def _compare(ext, features, img, txt, refs, config: FeatureStudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -475,7 +590,7 @@ def _compare(ext, features, img, txt, refs, config: FeatureStudyConfig) -> tuple
     return compare_methods(scores, cats, metric="embsim")
 
 
-def _steering(ext, features, img, txt, n_features) -> list[pd.DataFrame]:
+def _steering(ext, features, img, txt, n_features, n_random=3, seed=0) -> list[pd.DataFrame]:
     """Steer text queries towards the most frequent image-active feature of each category; measure image retrieval."""
     out = []
     chosen = []
@@ -485,33 +600,39 @@ def _steering(ext, features, img, txt, n_features) -> list[pd.DataFrame]:
             chosen.append(int(rows.sort_values("frequency", ascending=False, kind="stable").feature.iloc[0]))
     queries = txt[: min(len(txt), 200)]
     for j in chosen:
-        table = steering_retrieval(ext, queries, img, j, alphas=(0.0, 0.5, 1.0), k=10)
+        table = steering_retrieval(ext, queries, img, j, alphas=(0.0, 0.5, 1.0), k=10, n_random=n_random, seed=seed)
         out.append(steering_rows(table, j))
     return out
 
 
-def _attack(model, ext, features, images, n_images, class_text_emb, seed, device) -> pd.DataFrame:
-    """Cross-modal adversarial: raise the most frequent language-dominant (else cross-modal) feature from pixels."""
+def _attack(model, ext, features, images, n_images, zero_shot, seed, device):
+    """Cross-modal adversarial: raise the most frequent language-dominant (else cross-modal) feature from pixels.
+
+    Returns the interventions rows, the per-image table (activation and prediction before, after and under the
+    random-noise control) and the images (before, after, and the perturbation amplified) as run files."""
     for cat in ("language", CROSS_MODAL):
         rows = features[features.category == cat]
         if len(rows):
             j = int(rows.sort_values("frequency", ascending=False, kind="stable").feature.iloc[0])
             break
     else:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=COLUMNS), pd.DataFrame(), {}
     batch = list(images[:n_images])
-    res = feature_attack(model, ext, batch, [j], class_text_emb=class_text_emb, seed=seed, device=device)
+    res = feature_attack(model, ext, batch, [j], class_text_emb=zero_shot["class_text_emb"], seed=seed, device=device)
     rows = res.summary_rows()
     rows["group"] = f"raise feature {j} ({cat})"
-    return rows
+    names = zero_shot.get("class_names")
+    labels = zero_shot.get("labels")
+    table, files = adversarial_table(res, names, labels, category=cat)
+    return rows, table, files
 
 
-def _samples(n, texts, labels, images, top_table) -> tuple[pd.DataFrame | None, dict[int, bytes]]:
+def _samples(n, texts, labels, images, shown: set[int]) -> tuple[pd.DataFrame | None, dict[int, bytes]]:
     if texts is None and labels is None and images is None:
         return None, {}
     stored: dict[int, bytes] = {}
     if images is not None:
-        for i in sorted(set(top_table["sample"].astype(int))):
+        for i in sorted(shown):
             stored[i] = encode_png(images[i], where=f"images[{i}]")
     frame = pd.DataFrame({"sample": np.arange(n, dtype=np.int64)})
     frame["text"] = [str(t) for t in texts] if texts is not None else None

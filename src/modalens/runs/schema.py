@@ -190,6 +190,20 @@ class DominanceSummary(_Strict):
     mds_low_threshold: float | None = Field(default=None, description="two modalities: lower line on the MDS axis")
     mds_high_threshold: float | None = Field(default=None, description="two modalities: upper line on the MDS axis")
     stable_share: float | None = Field(default=None, description="share of live features stable under bootstrap")
+    stable_counts: dict[str, int] | None = Field(default=None, description="category -> features stable in it")
+    share_ci: dict[str, list[float]] | None = Field(
+        default=None, description="category -> [low, high] bootstrap interval of its share (thresholds recomputed)"
+    )
+    share_boot: int | None = Field(default=None, description="bootstrap replicates behind `share_ci`")
+    null_shares: dict[str, dict[str, float]] | None = Field(
+        default=None,
+        description="category -> share under the modality-swap null: `mean`, `low`, `high` (rule re-applied), "
+        "`at_thresholds_mean|low|high` (against this run's thresholds)",
+    )
+    n_null: int | None = Field(default=None, description="null replicates behind `null_shares`")
+    null_method: str | None = Field(
+        default=None, description='`"modality swap"`: each pair\'s modalities swapped at random'
+    )
 
 
 class FeatureModelInfo(_Open):
@@ -434,6 +448,34 @@ FEATURE_TABLES = (
             C("embsim", FLOAT, "headline EmbSim; null when undefined", nullable=True),
             C("monosemanticity", FLOAT, "headline monosemanticity; null when undefined", nullable=True),
             C("top_{modality}", pa.list_(INT), "sample indices, best first"),
+            C(
+                "label",
+                STR,
+                "automatic label: distinctive caption words (`coat / jacket`)",
+                nullable=True,
+                required=False,
+            ),
+            C(
+                "label_score",
+                FLOAT,
+                "correlation of the label's presence with the activation",
+                nullable=True,
+                required=False,
+            ),
+            C(
+                "label_coverage",
+                FLOAT,
+                "share of activation mass on captions holding the label",
+                nullable=True,
+                required=False,
+            ),
+            C(
+                "label_precision",
+                FLOAT,
+                "share of label-holding pairs the feature fires on",
+                nullable=True,
+                required=False,
+            ),
         ),
     ),
     Table(
@@ -461,7 +503,14 @@ FEATURE_TABLES = (
             C("after", FLOAT, nullable=True),
             C("delta", FLOAT, nullable=True),
             C("control", FLOAT, "null when not applicable", nullable=True),
-            C("details", STR, "JSON string: features, alpha, chance, linf ...", nullable=True),
+            C("details", STR, "JSON string: features, alpha, chance, linf, control_values ...", nullable=True),
+            C(
+                "note",
+                STR,
+                "why the metric carries no information in this run (the app hides it), or null",
+                nullable=True,
+                required=False,
+            ),
         ),
     ),
     Table(
@@ -506,6 +555,90 @@ FEATURE_TABLES = (
         ),
         required=False,
     ),
+    Table(
+        "examples",
+        "each feature's examples at activation levels, per modality, duplicates collapsed",
+        (
+            C("feature", INT),
+            C("modality", STR),
+            C("level", STR, "`top`, `middle` (40-60 % quantile band of non-zero activations) or `low` (0-20 %)"),
+            C("rank", INT, "order within the level"),
+            C("sample", INT, "pair index (the strongest of its duplicates)"),
+            C("activation", FLOAT),
+            C("count", INT, "samples with this content the feature fires on"),
+            C("band_low", FLOAT, "the level's activation band"),
+            C("band_high", FLOAT),
+        ),
+        required=False,
+    ),
+    Table(
+        "histograms",
+        "per feature and modality: histogram of the non-zero activations (edges shared by the modalities)",
+        (
+            C("feature", INT),
+            C("modality", STR),
+            C("edges", pa.list_(FLOAT), "bin edges, 0 .. the feature's largest activation"),
+            C("counts", pa.list_(INT)),
+            C("n_zero", INT, "samples where the feature is 0"),
+            C("n", INT, "samples"),
+        ),
+        required=False,
+    ),
+    Table(
+        "neighbours",
+        "each live feature's nearest live features by decoder cosine",
+        (C("feature", INT), C("rank", INT, "0 = nearest"), C("neighbour", INT), C("cosine", FLOAT)),
+        required=False,
+    ),
+    Table(
+        "class_effects",
+        "zero-shot classes each feature pushes towards (rank 0, 1 ...) and away from (rank -1, -2 ...)",
+        (
+            C("feature", INT),
+            C("class", STR),
+            C("effect", FLOAT, "similarity change per unit activation, centred"),
+            C("rank", INT),
+        ),
+        required=False,
+    ),
+    Table(
+        "codes",
+        "every non-zero activation of every sample (the app's query, comparison of runs)",
+        (C("sample", INT), C("modality", STR), C("feature", INT), C("activation", FLOAT)),
+        required=False,
+    ),
+    Table(
+        "replicates",
+        "MDS per feature in kept bootstrap and null replicates (the app recomputes categories and shares for any k)",
+        (
+            C("kind", STR, "`bootstrap` or `null` (modality swap)"),
+            C("replicate", INT),
+            C("mds", pa.list_(FLOAT), "MDS of every feature, by feature index (NaN = inactive in the replicate)"),
+        ),
+        required=False,
+    ),
+    Table(
+        "adversarial",
+        "the attacked images: target activation and zero-shot prediction before, after and under random noise",
+        (
+            C("image", INT, "row in the attacked batch"),
+            C("sample", INT, "pair index"),
+            C("feature", INT, "the raised feature"),
+            C("category", STR, nullable=True),
+            C("activation_before", FLOAT),
+            C("activation_after", FLOAT),
+            C("activation_control", FLOAT, "under uniform random-sign noise of the same L-inf budget", nullable=True),
+            C("pred_before", STR, nullable=True),
+            C("pred_after", STR, nullable=True),
+            C("pred_control", STR, nullable=True),
+            C("label", STR, nullable=True),
+            C("linf", FLOAT, "largest pixel change"),
+            C("file_before", STR, "file under `images/`"),
+            C("file_after", STR),
+            C("file_delta", STR, "the perturbation x10 around grey"),
+        ),
+        required=False,
+    ),
 )
 
 KINDS: dict[str, RunKind] = {
@@ -527,7 +660,8 @@ KINDS: dict[str, RunKind] = {
         FEATURE_TABLES,
         modalities=lambda m: list(m.dominance.modalities),
         files=(
-            ("images/<sample>.png", "images of samples that appear in top_samples"),
+            ("images/<sample>.png", "images of samples shown as examples, and of the first `max_images` samples"),
+            ("images/adv-<i>-before.png, -after.png, -delta.png", "the attacked images (table `adversarial`)"),
             ("extractor/cfg.json, extractor/sae_weights.safetensors", "the trained extractor (SAELens layout)"),
         ),
     ),
