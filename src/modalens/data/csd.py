@@ -400,7 +400,9 @@ def load_csd(
             raise DatasetError(f"{labels.path}: the labels sequence holds no videos")
         columns = next(iter(labels.features.values())).shape[1]
         if not 0 <= label_column < columns:
-            raise DatasetError(f"{labels.path}: label_column {label_column} out of range (the labels have {columns})")
+            raise DatasetError(
+                f"{labels.path}: label_column {label_column} out of range (the labels have {columns} columns)"
+            )
     for seq in seqs.values():
         if not seq.features:
             raise DatasetError(f"{seq.path}: the sequence holds no videos")

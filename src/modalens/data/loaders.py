@@ -169,7 +169,8 @@ def load_dataset(
     name = detect_format(path) if format == "auto" else format
     fmt = _get(name)
     if limits is not None:
-        if "limits" not in inspect.signature(fmt.load).parameters:
+        params = inspect.signature(fmt.load).parameters.values()
+        if not any(p.name == "limits" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             raise DatasetError(f"the reader of format {name!r} takes no limits=; it cannot check sizes")
         kwargs["limits"] = resolve(limits)
     return fmt.load(path, **kwargs)
@@ -196,6 +197,7 @@ def load_csd_path(
     labels_csd: str | os.PathLike | None = None,
     words_csd: str | os.PathLike | None = None,
     align_to: str | None = "auto",
+    limits: Limits | None = None,
     **kwargs: Any,
 ) -> MultimodalDataset:
     """Load one ``.csd`` file or a folder of them.
@@ -223,7 +225,13 @@ def load_csd_path(
     if align_to == "auto":
         align_to = "words" if words is not None else None
     return load_csd(
-        paths, labels_csd=labels, words_csd=words, align_to=align_to, name=kwargs.pop("name", folder.name), **kwargs
+        paths,
+        labels_csd=labels,
+        words_csd=words,
+        align_to=align_to,
+        name=kwargs.pop("name", folder.name),
+        limits=limits,
+        **kwargs,
     )
 
 

@@ -277,7 +277,8 @@ class _Archive:
     ) -> None:
         if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in kinds:
             names = {"b": "bool", "i": "int", "u": "uint", "f": "float", "U": "unicode"}
-            expected = " or ".join(names[k] for k in kinds)
+            listed = [names[k] for k in kinds]
+            expected = listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
             raise DatasetError(f"{where}: expected {expected} values, got dtype {dtype}")
         nbytes = math.prod(arr_shape) * dtype.itemsize
         if info.file_size != offset + nbytes:

@@ -675,9 +675,12 @@ class SafeUnpickler(pickle.Unpickler):
             raise self.bad("a numpy array state with a bad order flag")
         count = math.prod(dims)
         if real.hasobject:
-            if not isinstance(data, list) or len(data) != count:
-                listed = len(data) if isinstance(data, list) else type(data).__name__
-                raise self.bad(f"an object array of shape {dims} whose state lists {listed} elements, not {count}")
+            if not isinstance(data, list):
+                raise self.bad(f"an object array of shape {dims} whose state holds {type(data).__name__}, not a list")
+            if len(data) != count:
+                raise self.bad(
+                    f"an object array of shape {dims} ({count} elements) whose state lists {len(data)} elements"
+                )
             claimed = 8 * count
             for item in data:
                 if not isinstance(item, _ATOMS):
