@@ -205,7 +205,7 @@ def test_refusal(hostile, label):
 def test_limits_from_the_environment(monkeypatch):
     monkeypatch.delenv("MODALENS_MAX_BYTES", raising=False)
     monkeypatch.delenv("MODALENS_MAX_ARRAY_BYTES", raising=False)
-    assert Limits.from_env() == Limits() == Limits(8 << 30, 16 << 30, 100)
+    assert Limits.from_env() == Limits() == Limits(8 << 30, 16 << 30, 100, 200)
     monkeypatch.setenv("MODALENS_MAX_BYTES", "1G")
     assert Limits.from_env() == Limits(1 << 30, 1 << 30)  # the per-array cap never exceeds the total
     monkeypatch.setenv("MODALENS_MAX_ARRAY_BYTES", "512MiB")
@@ -222,8 +222,14 @@ def test_limits_from_the_environment(monkeypatch):
     ]
     with pytest.raises(LimitError, match="max_depth must be at most 1000"):
         Limits(max_depth=5000)
-    with pytest.raises(LimitError, match="max_array_bytes must be a positive int"):
+    with pytest.raises(LimitError, match="max_array_bytes must be an int of at least 1"):
         Limits(max_array_bytes=0)
+    monkeypatch.setenv("MODALENS_MAX_BYTES", "1G")
+    monkeypatch.setenv("MODALENS_MAX_EXPANSION", "0")
+    assert Limits.from_env().max_expansion == 0
+    monkeypatch.setenv("MODALENS_MAX_EXPANSION", "lots")
+    with pytest.raises(LimitError, match="MODALENS_MAX_EXPANSION: expected a whole number"):
+        Limits.from_env()
 
 
 def test_limits_apply_to_every_format_and_name_file_field_claim_and_cap(tmp_path, monkeypatch):
@@ -249,6 +255,24 @@ def test_limits_apply_to_every_format_and_name_file_field_claim_and_cap(tmp_path
     monkeypatch.setenv("MODALENS_MAX_BYTES", "40")
     with pytest.raises(LimitError, match="MODALENS_MAX_BYTES"):
         load_dataset(files["parquet"])
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "native:zip-bomb-1.3gb",
+        "parquet:dictionary-string-bomb-2gb",
+        "mmsa:one-string-shared-5000-times",
+        "csd:gzip-bomb-840mb",
+    ],
+)
+def test_decompression_bombs_are_refused_under_the_default_limits(hostile, label, monkeypatch):
+    for name in ("MODALENS_MAX_BYTES", "MODALENS_MAX_ARRAY_BYTES", "MODALENS_MAX_EXPANSION"):
+        monkeypatch.delenv(name, raising=False)
+    path = hostile[1][label].path
+    with pytest.raises(LimitError, match=r"more than 200 times its size \(a decompression bomb") as info:
+        load_dataset(path)
+    assert path.name in str(info.value)
 
 
 def test_csd_limits_count_every_file_of_a_folder(tmp_path):

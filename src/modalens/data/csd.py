@@ -121,6 +121,7 @@ def read_csd(
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
     budget = budget if budget is not None else resolve(limits).budget(source)
+    budget.add_file(source)
     try:
         handle = h5py.File(source, "r")
     except _H5_ERRORS as exc:

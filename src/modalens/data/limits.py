@@ -3,19 +3,25 @@
 A dataset file states its own sizes: a pickle's array state holds a shape and a dtype, an ``.npz`` member has an
 ``.npy`` header and a zip entry size, an HDF5 dataset a dataspace and a datatype, a Parquet footer row counts and
 value counts. A few bytes can claim gigabytes. Every loader checks each claim against :class:`Limits` *before* it
-allocates, and refuses a claim over the cap with a :class:`LimitError` naming the file, the field, the claimed size
-and the cap.
+allocates, and refuses a claim over a cap with a :class:`LimitError` naming the file, the field, the claimed size
+and the cap:
+
+- ``max_array_bytes``: one array, entry, column, HDF5 dataset or string table (default 8 GiB);
+- ``max_total_bytes``: everything one load claims (default 16 GiB; a folder of ``.csd`` files is one load);
+- ``max_expansion``: once a load claims more than 256 MiB, it may claim at most this many bytes per byte of its
+  files (default 200). Compression is allowed (real features compress a few times, a file of them little; only a
+  file of almost nothing but zero padding comes near 200), a decompression bomb is not: a 1.3 MB ``.npz`` that
+  inflates to 1.3 GB, a 140 kB Parquet file whose rows share one 100 kB string, a 1 MB pickle whose object array
+  references one 1 MB string 5,000 times;
+- ``max_depth``: nesting of containers in a pickle (default 100, at most 1000).
 
 The caps are set in one place:
 
 - ``load_dataset(path, limits=Limits(max_array_bytes=..., max_total_bytes=...))`` for one call;
-- the environment variables ``MODALENS_MAX_BYTES`` (the total for one load) and ``MODALENS_MAX_ARRAY_BYTES`` (one
-  array, column or string table) for every call without ``limits=``; both take a number of bytes with an optional
-  unit (``512M``, ``16GiB``, ``2e9``);
-- otherwise the defaults: 8 GiB per array and 16 GiB per load, enough for CMU-MOSEI's unaligned MMSA pickle
-  (its 768-d text features are one 3.6 GB array).
-
-The per-array cap never exceeds the total cap (setting only ``MODALENS_MAX_BYTES=1G`` caps arrays at 1 GiB too).
+- the environment, for every call without ``limits=``: ``MODALENS_MAX_BYTES`` (the total, which also caps the
+  per-array limit) and ``MODALENS_MAX_ARRAY_BYTES`` take a number of bytes with an optional unit (``512M``,
+  ``16GiB``, ``2e9``; K, M, G, T are powers of 1024); ``MODALENS_MAX_EXPANSION`` a ratio (0 turns the check off);
+- otherwise the defaults, which admit CMU-MOSEI's MMSA pickles (their 768-d text features are one 3.6 GB array).
 """
 
 from __future__ import annotations
@@ -23,16 +29,20 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from modalens.data.dataset import DatasetError
 
 GIB = 1 << 30
 DEFAULT_MAX_ARRAY_BYTES = 8 * GIB
 DEFAULT_MAX_TOTAL_BYTES = 16 * GIB
+DEFAULT_MAX_EXPANSION = 200
+EXPANSION_FLOOR = 256 << 20  # loads claiming less than this are never refused for their expansion
 DEFAULT_MAX_DEPTH = 100
 MAX_DEPTH = 1000
 ENV_TOTAL = "MODALENS_MAX_BYTES"
 ENV_ARRAY = "MODALENS_MAX_ARRAY_BYTES"
+ENV_EXPANSION = "MODALENS_MAX_EXPANSION"
 
 _UNITS = {
     "": 1,
@@ -83,22 +93,27 @@ class Limits:
     Parameters
     ----------
     max_array_bytes
-        The most bytes one array, column, member or string table may claim (default 8 GiB).
+        The most bytes one array, column, entry, HDF5 dataset or string table may claim (default 8 GiB).
     max_total_bytes
         The most bytes one load may claim in all (default 16 GiB); a folder of ``.csd`` files is one load.
+    max_expansion
+        Once a load claims more than 256 MiB, the most bytes it may claim per byte of its files (default 200);
+        0 turns the check off.
     max_depth
-        The deepest nesting of containers a pickle may hold (default 100, at most 1000; MMSA pickles need about 5).
+        The deepest nesting of containers a pickle may hold (default 100, at most 1000; MMSA pickles nest about 5).
     """
 
     max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
     max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES
     max_depth: int = DEFAULT_MAX_DEPTH
+    max_expansion: int = DEFAULT_MAX_EXPANSION
 
     def __post_init__(self) -> None:
-        for name in ("max_array_bytes", "max_total_bytes", "max_depth"):
+        for name in ("max_array_bytes", "max_total_bytes", "max_depth", "max_expansion"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise LimitError(f"Limits.{name} must be a positive int, got {value!r}")
+            minimum = 0 if name == "max_expansion" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise LimitError(f"Limits.{name} must be an int of at least {minimum}, got {value!r}")
         if self.max_depth > MAX_DEPTH:
             raise LimitError(
                 f"Limits.max_depth must be at most {MAX_DEPTH} (deeper nesting can exhaust the C stack), "
@@ -107,16 +122,24 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """The defaults, overridden by ``MODALENS_MAX_BYTES`` and ``MODALENS_MAX_ARRAY_BYTES`` when set."""
+        """The defaults, overridden by ``MODALENS_MAX_BYTES``, ``MODALENS_MAX_ARRAY_BYTES`` and
+        ``MODALENS_MAX_EXPANSION`` when set."""
         total = os.environ.get(ENV_TOTAL, "").strip()
         array = os.environ.get(ENV_ARRAY, "").strip()
+        expansion = os.environ.get(ENV_EXPANSION, "").strip()
         max_total = parse_bytes(total, name=ENV_TOTAL) if total else DEFAULT_MAX_TOTAL_BYTES
         max_array = parse_bytes(array, name=ENV_ARRAY) if array else DEFAULT_MAX_ARRAY_BYTES
-        return cls(max_array_bytes=min(max_array, max_total), max_total_bytes=max_total)
+        if expansion and not expansion.isdigit():
+            raise LimitError(f"{ENV_EXPANSION}: expected a whole number (0 turns the check off), got {expansion!r}")
+        return cls(
+            max_array_bytes=min(max_array, max_total),
+            max_total_bytes=max_total,
+            max_expansion=int(expansion) if expansion else DEFAULT_MAX_EXPANSION,
+        )
 
-    def budget(self, source: object) -> Budget:
+    def budget(self, source: object, *, file_bytes: int = 0) -> Budget:
         """A running account of the bytes one load claims, against these limits."""
-        return Budget(self, str(source))
+        return Budget(self, str(source), file_bytes=file_bytes)
 
 
 def resolve(limits: Limits | None) -> Limits:
@@ -130,15 +153,23 @@ def resolve(limits: Limits | None) -> Limits:
 
 @dataclass
 class Budget:
-    """The bytes claimed so far by one load; :meth:`claim` refuses a claim over either cap."""
+    """The bytes claimed so far by one load; :meth:`claim` refuses a claim over any cap."""
 
     limits: Limits
     source: str
     used: int = 0
-    claims: list[tuple[str, int]] = field(default_factory=list, repr=False)
+    file_bytes: int = 0
+    files: set[str] = field(default_factory=set, repr=False)
+
+    def add_file(self, path: str | os.PathLike) -> None:
+        """Count a file's size towards what this load may expand to (each file once)."""
+        key = str(Path(path).resolve())
+        if key not in self.files:
+            self.files.add(key)
+            self.file_bytes += Path(path).stat().st_size
 
     def check(self, what: str, nbytes: int) -> None:
-        """Refuse ``nbytes`` for ``what`` if it is over the per-array cap or would take the total over its cap."""
+        """Refuse ``nbytes`` for ``what`` if it is over a cap, given what this load claimed so far."""
         nbytes = int(nbytes)
         cap = self.limits.max_array_bytes
         if nbytes > cap:
@@ -148,15 +179,23 @@ class Budget:
                 f"or {ENV_ARRAY}"
             )
         total = self.limits.max_total_bytes
-        if self.used + nbytes > total:
+        after = self.used + nbytes
+        if after > total:
             raise LimitError(
                 f"{self.source}: {what} claims {format_bytes(nbytes)}, which takes this load to "
-                f"{format_bytes(self.used + nbytes)}, over the total cap of {format_bytes(total)}; raise it with "
+                f"{format_bytes(after)}, over the total cap of {format_bytes(total)}; raise it with "
                 f"load_dataset(..., limits=Limits(max_total_bytes=...)) or {ENV_TOTAL}"
+            )
+        ratio = self.limits.max_expansion
+        if ratio and self.file_bytes and after > max(EXPANSION_FLOOR, ratio * self.file_bytes):
+            raise LimitError(
+                f"{self.source}: {what} claims {format_bytes(nbytes)}, which takes this load to "
+                f"{format_bytes(after)} from {format_bytes(self.file_bytes)} of file, more than {ratio} times its "
+                f"size (a decompression bomb, or data this compressible: raise it with "
+                f"load_dataset(..., limits=Limits(max_expansion=...)) or {ENV_EXPANSION}, 0 for no check)"
             )
 
     def claim(self, what: str, nbytes: int) -> None:
         """:meth:`check`, then count ``nbytes`` as used."""
         self.check(what, nbytes)
         self.used += int(nbytes)
-        self.claims.append((what, int(nbytes)))

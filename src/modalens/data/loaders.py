@@ -387,6 +387,7 @@ def load_parquet(
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
     budget = budget if budget is not None else resolve(limits).budget(source)
+    budget.add_file(source)
     errors = (pa.ArrowException, *_ARROW_ERRORS)
     try:
         probe = pq.ParquetFile(source)

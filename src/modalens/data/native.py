@@ -106,6 +106,7 @@ def load_dataset(
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
     budget = budget if budget is not None else resolve(limits).budget(source)
+    budget.add_file(source)
     try:
         archive = zipfile.ZipFile(source)
     except _ZIP_ERRORS as exc:

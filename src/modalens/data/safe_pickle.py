@@ -794,13 +794,16 @@ def safe_load(path: str | os.PathLike, *, limits: Limits | None = None, budget: 
     source = Path(path)
     if not source.is_file():
         raise DatasetError(f"{source}: no such file")
+    budget = budget if budget is not None else resolve(limits).budget(source)
+    budget.add_file(source)
     with source.open("rb") as handle:
-        return safe_loads_from(handle, source=str(source), limits=limits, budget=budget)
+        return safe_loads_from(handle, source=str(source), budget=budget)
 
 
 def safe_loads(data: bytes, *, source: str = "<bytes>", limits: Limits | None = None) -> Any:
     """Unpickle bytes safely; see :func:`safe_load`."""
-    return safe_loads_from(io.BytesIO(data), source=source, limits=limits)
+    budget = resolve(limits).budget(source, file_bytes=len(data))
+    return safe_loads_from(io.BytesIO(data), source=source, budget=budget)
 
 
 def safe_loads_from(handle: Any, *, source: str, limits: Limits | None = None, budget: Budget | None = None) -> Any:
