@@ -45,7 +45,7 @@ export function App() {
     </label>
   );
   if (!info) return <Shell picker={picker}><Loading what="run" /></Shell>;
-  if (info.kind === "features") return <Shell picker={picker}><FeaturesView run={info} /></Shell>;
+  if (info.kind === "features") return <Shell picker={picker}><FeaturesView key={info.id} run={info} runs={runs} /></Shell>;
   return <InteractionRun key={info.id} info={info} runs={runs} picker={picker} />;
 }
 

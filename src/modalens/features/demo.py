@@ -253,6 +253,7 @@ def run_demo(
         images=list(assets.images),
         class_text_emb=assets.class_prompt_emb,
         class_labels=assets.labels,
+        class_names=names,
         attribute=assets.attribute,
         model=model,
         model_info=_model_info(assets),

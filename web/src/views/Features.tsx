@@ -1,96 +1,223 @@
 import { useEffect, useMemo, useRef, useState } from "react";
-import { embeddedData, paths, useDocument } from "../api";
+import { paths, useDocument } from "../api";
 import { Empty, ErrorBox, Loading, Panel, Swatches } from "../components/common";
-import { categoryColor, featureOrder, mdsHistogram, visibleWindow, type SortDir } from "../featureStats";
+import {
+  CATEGORIES,
+  categorize,
+  categoryColor,
+  featureOrder,
+  mdsHistogram,
+  replicateShares,
+  shares,
+  stability,
+  visibleWindow,
+  type SortDir,
+} from "../featureStats";
 import { fmt, num, pct } from "../stats";
 import type { Cell, RunInfo } from "../types";
+import { FeatureCard } from "./FeatureCard";
+import { FeatureCompare } from "./FeatureCompare";
+import { FeatureEvidence } from "./FeatureEvidence";
+import { FeatureQuery } from "./FeatureQuery";
 
-interface FeatureDoc {
+export interface FeatureDoc {
   n: number;
   columns: Record<string, Cell[]>;
-  dominance: { mds_low_threshold?: number; mds_high_threshold?: number; proportions?: Record<string, number>; counts?: Record<string, number>; k?: number; stable_share?: number; modalities?: string[] };
-  extractor: { name?: string; metrics?: Record<string, unknown> };
+  dominance: {
+    mds_low_threshold?: number | null;
+    mds_high_threshold?: number | null;
+    proportions?: Record<string, number>;
+    counts?: Record<string, number>;
+    k?: number;
+    ci?: number;
+    stable_share?: number | null;
+    modalities?: string[];
+    min_active?: number;
+    share_ci?: Record<string, number[]> | null;
+    null_shares?: Record<string, Record<string, number>> | null;
+    n_null?: number | null;
+    share_boot?: number | null;
+  };
+  extractor: { name?: string; metrics?: Record<string, unknown>; config?: Record<string, unknown> };
   model: Record<string, unknown>;
   interventions: Record<string, Cell[]> | null;
   has_images: boolean;
+  evidence?: Record<string, Record<string, Cell[]>>;
+  replicates?: Record<string, (number | null)[][]>;
+  has_codes?: boolean;
+  config?: Record<string, unknown>;
 }
 
-interface FeatureCardDoc {
-  feature: number;
-  row: Record<string, Cell | number[]>;
-  top_samples: { rank: number; modality: string; sample: number; activation: number; label: string | null; text: string | null; image: string | null }[];
+/** The categories at the k chosen in the app, recomputed from the stored MDS, intervals and replicates. */
+export interface Derived {
+  k: number;
+  categories: string[];
+  stable: boolean[];
+  lo: number;
+  hi: number;
+  shares: Record<string, number>;
+  shareCI: Record<string, { low: number; high: number }> | null;
+  chance: Record<string, { mean: number; low: number; high: number }> | null;
+  chanceAtThresholds: Record<string, { mean: number; low: number; high: number }> | null;
+  stableCounts: Record<string, number>;
+  counts: Record<string, number>;
 }
+
+export function derive(d: FeatureDoc, k: number): Derived {
+  const c = d.columns;
+  const cat = categorize(c.mds ?? [], k);
+  const stable = stability(cat.categories, c.ci_low ?? [], c.ci_high ?? [], c.n_active ?? [], cat.lo, cat.hi, d.dominance.min_active ?? 10);
+  const ci = d.dominance.ci ?? 0.95;
+  const boot = d.replicates?.bootstrap ?? [];
+  const nul = d.replicates?.null ?? [];
+  const counts: Record<string, number> = { vision: 0, language: 0, "cross-modal": 0, inactive: 0 };
+  const stableCounts: Record<string, number> = { vision: 0, language: 0, "cross-modal": 0 };
+  cat.categories.forEach((x, i) => {
+    counts[x] = (counts[x] ?? 0) + 1;
+    if (stable[i]) stableCounts[x] = (stableCounts[x] ?? 0) + 1;
+  });
+  return {
+    k,
+    categories: cat.categories,
+    stable,
+    lo: cat.lo,
+    hi: cat.hi,
+    shares: shares(cat.categories),
+    shareCI: boot.length ? replicateShares(boot, k, ci) : null,
+    chance: nul.length ? replicateShares(nul, k, ci) : null,
+    chanceAtThresholds: nul.length ? replicateShares(nul, k, ci, { lo: cat.lo, hi: cat.hi }) : null,
+    stableCounts,
+    counts,
+  };
+}
+
+type FeatureTab = "features" | "query" | "evidence" | "compare";
 
 const ROW = 26;
 const BINS = 40;
 
-export function FeaturesView(props: { run: RunInfo }) {
+export function FeaturesView(props: { run: RunInfo; runs?: RunInfo[] }) {
   const doc = useDocument<FeatureDoc>(`${paths.manifest(props.run.id)}/features`);
-  const [category, setCategory] = useState("all");
-  const [range, setRange] = useState<[number, number] | null>(null);
-  const [sort, setSort] = useState<{ key: string; dir: SortDir }>({ key: "frequency", dir: "desc" });
-  const [query, setQuery] = useState("");
+  const [tab, setTab] = useState<FeatureTab>("features");
+  const [k, setK] = useState<number | null>(null);
   const [picked, setPicked] = useState<number | null>(null);
+  const d = doc.status === "ready" ? doc.data : null;
+  const runK = d?.dominance.k ?? 1;
+  const kk = k ?? runK;
+  const derived = useMemo(() => (d ? derive(d, kk) : null), [d, kk]);
 
   if (doc.status === "error") return <Panel title="Features" id="features"><ErrorBox error={doc.error} hint="A feature run is written by `modalens features ...` (FeatureStudy.save)." /></Panel>;
-  if (doc.status !== "ready") return <Panel title="Features" id="features"><Loading what="features" /></Panel>;
-  const d = doc.data;
+  if (!d || !derived) return <Panel title="Features" id="features"><Loading what="features" /></Panel>;
+  const open = (f: number) => {
+    setPicked(f);
+    setTab("features");
+    window.setTimeout(() => document.querySelector("[data-view=feature-card]")?.scrollIntoView({ behavior: "smooth", block: "start" }), 50);
+  };
+  const others = (props.runs ?? []).filter((r) => r.kind === "features" && r.id !== props.run.id);
   return (
     <div className="features-page">
-      <Panel title={`Features · ${d.extractor.name ?? "extractor"} · ${d.n.toLocaleString()} features`} id="features">
-        <div className="features-grid">
-          <div>
-            <MdsHistogram d={d} range={range} onRange={(r) => setRange(r)} />
-            <CategorySummary d={d} />
-            <ExtractorMetrics d={d} />
-          </div>
-          <div>
-            <div className="panel-actions" style={{ marginBottom: 6 }}>
-              <label>
-                Category{" "}
-                <select value={category} onChange={(e) => setCategory(e.target.value)} aria-label="filter features by category" data-testid="feature-category">
-                  {["all", ...new Set((d.columns.category ?? []).map(String))].map((c) => (
-                    <option key={c} value={c}>
-                      {c}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              <label>
-                Feature #{" "}
-                <input value={query} onChange={(e) => setQuery(e.target.value)} size={6} aria-label="find feature by number" />
-              </label>
-              {range && (
-                <button type="button" onClick={() => setRange(null)}>
-                  MDS {fmt(range[0])}–{fmt(range[1])} ✕
-                </button>
-              )}
-            </div>
-            <FeatureTable d={d} category={category} range={range} sort={sort} setSort={setSort} query={query} picked={picked} onPick={setPicked} />
-          </div>
-        </div>
-      </Panel>
-      {picked == null ? (
-        <Panel title="Feature card" id="feature-card">
-          <Empty title="No feature open" hint="Click a row of the feature table to see its top-activating images and texts." />
-        </Panel>
-      ) : (
-        <FeatureCard run={props.run} feature={picked} d={d} />
+      <nav className="subtabs" role="tablist" aria-label="feature views">
+        {(
+          [
+            ["features", "Features"],
+            ["query", "Query"],
+            ["evidence", "Evidence"],
+            ["compare", `Compare runs${others.length ? ` (${others.length + 1})` : ""}`],
+          ] as [FeatureTab, string][]
+        ).map(([t, label]) => (
+          <button key={t} type="button" role="tab" aria-selected={tab === t} onClick={() => setTab(t)} data-feature-tab={t}>
+            {label}
+          </button>
+        ))}
+        <KControl k={kk} runK={runK} onK={setK} />
+      </nav>
+      {tab === "features" && (
+        <>
+          <FeatureOverview d={d} derived={derived} picked={picked} onPick={open} />
+          {picked == null ? (
+            <Panel title="Feature card" id="feature-card">
+              <Empty title="No feature open" hint="Click a row of the feature table (or a feature anywhere in the app) to see its card." />
+            </Panel>
+          ) : (
+            <FeatureCard run={props.run} feature={picked} d={d} derived={derived} onPick={open} />
+          )}
+        </>
       )}
-      {d.interventions && <Interventions iv={d.interventions} />}
+      {tab === "query" && <FeatureQuery run={props.run} d={d} derived={derived} onPick={open} />}
+      {tab === "evidence" && <FeatureEvidence run={props.run} d={d} onPick={open} />}
+      {tab === "compare" && <FeatureCompare run={props.run} others={others} d={d} derived={derived} />}
     </div>
   );
 }
 
-function MdsHistogram({ d, range, onRange }: { d: FeatureDoc; range: [number, number] | null; onRange: (r: [number, number]) => void }) {
-  const h = useMemo(() => mdsHistogram(d.columns.mds ?? [], d.columns.category ?? [], BINS), [d]);
+function KControl({ k, runK, onK }: { k: number; runK: number; onK: (k: number | null) => void }) {
+  return (
+    <label className="k-control" title="Category width: vision above mean + k·sd of MDS, language below mean − k·sd. Recomputed here, in the browser.">
+      category width k
+      <input type="range" min={0} max={3} step={0.05} value={k} onChange={(e) => onK(Number(e.target.value))} aria-label="category width k" data-testid="k-slider" />
+      <output data-testid="k-value">{k.toFixed(2)}</output>
+      {Math.abs(k - runK) > 1e-9 && (
+        <button type="button" onClick={() => onK(null)} title={`back to the run's k = ${runK}`}>
+          reset ({runK})
+        </button>
+      )}
+    </label>
+  );
+}
+
+function FeatureOverview({ d, derived, picked, onPick }: { d: FeatureDoc; derived: Derived; picked: number | null; onPick: (f: number) => void }) {
+  const [category, setCategory] = useState("all");
+  const [stableOnly, setStableOnly] = useState(false);
+  const [range, setRange] = useState<[number, number] | null>(null);
+  const [sort, setSort] = useState<{ key: string; dir: SortDir }>({ key: "frequency", dir: "desc" });
+  const [query, setQuery] = useState("");
+  return (
+    <Panel title={`Features · ${d.extractor.name ?? "extractor"} · ${d.n.toLocaleString()} features`} id="features">
+      <div className="features-grid">
+        <div>
+          <MdsHistogram d={d} derived={derived} range={range} onRange={(r) => setRange(r)} />
+          <CategorySummary d={d} derived={derived} />
+          <ExtractorMetrics d={d} />
+        </div>
+        <div>
+          <div className="panel-actions" style={{ marginBottom: 6 }}>
+            <label>
+              Category{" "}
+              <select value={category} onChange={(e) => setCategory(e.target.value)} aria-label="filter features by category" data-testid="feature-category">
+                {["all", ...CATEGORIES, "inactive"].map((c) => (
+                  <option key={c} value={c}>
+                    {c}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              <input type="checkbox" checked={stableOnly} onChange={(e) => setStableOnly(e.target.checked)} data-testid="stable-only" /> stable only
+            </label>
+            <label>
+              Find{" "}
+              <input value={query} onChange={(e) => setQuery(e.target.value)} size={10} placeholder="# or word" aria-label="find feature by number or label" />
+            </label>
+            {range && (
+              <button type="button" onClick={() => setRange(null)}>
+                MDS {fmt(range[0])}–{fmt(range[1])} ✕
+              </button>
+            )}
+          </div>
+          <FeatureTable d={d} derived={derived} category={category} stableOnly={stableOnly} range={range} sort={sort} setSort={setSort} query={query} picked={picked} onPick={onPick} />
+        </div>
+      </div>
+    </Panel>
+  );
+}
+
+function MdsHistogram({ d, derived, range, onRange }: { d: FeatureDoc; derived: Derived; range: [number, number] | null; onRange: (r: [number, number]) => void }) {
+  const h = useMemo(() => mdsHistogram(d.columns.mds ?? [], derived.categories, BINS), [d, derived]);
   const W = 440;
   const H = 170;
   const top = Math.max(1, ...h.counts.map((r) => r.reduce((a, b) => a + b, 0)));
   const bw = (W - 30) / BINS;
   const x = (v: number) => 30 + v * (W - 30);
-  const lo = d.dominance.mds_low_threshold;
-  const hi = d.dominance.mds_high_threshold;
   return (
     <div>
       <h3>
@@ -112,11 +239,10 @@ function MdsHistogram({ d, range, onRange }: { d: FeatureDoc; range: [number, nu
           );
         })}
         <line x1={30} x2={W} y1={H} y2={H} stroke="#888" />
-        {[lo, hi].map((t, k) =>
-          t == null ? null : (
-            <g key={k}>
+        {[derived.lo, derived.hi].map((t, k) =>
+          !Number.isFinite(t) ? null : (
+            <g key={k} data-testid={k ? "threshold-high" : "threshold-low"} data-value={t}>
               <line x1={x(t)} x2={x(t)} y1={6} y2={H} stroke="#222" strokeDasharray="4 3" />
-              {/* a label that would leave the plot is drawn on the inner side of its line */}
               <text {...thresholdLabel(x(t), k === 1, W)} y={14} fontSize={10}>
                 {k ? "vision ›" : "‹ language"} {fmt(t)}
               </text>
@@ -135,34 +261,77 @@ function MdsHistogram({ d, range, onRange }: { d: FeatureDoc; range: [number, nu
           {top}
         </text>
       </svg>
-      <Swatches items={h.categories.map((c) => ({ label: c, color: categoryColor(c) }))} label="Category (thresholds: mean ± k·sd of MDS)" />
+      <Swatches items={h.categories.map((c) => ({ label: c, color: categoryColor(c) }))} label={`Category (thresholds: mean ± ${derived.k.toFixed(2)}·sd of MDS)`} />
     </div>
   );
 }
 
-function CategorySummary({ d }: { d: FeatureDoc }) {
-  const p = d.dominance.proportions ?? {};
-  const counts = d.dominance.counts ?? {};
+/** Shares with their bootstrap interval, the share chance alone gives, and the stable part of each. */
+function CategorySummary({ d, derived }: { d: FeatureDoc; derived: Derived }) {
+  const W = 150;
+  const max = Math.max(0.01, ...CATEGORIES.map((c) => Math.max(derived.shares[c], derived.shareCI?.[c]?.high ?? 0, derived.chance?.[c]?.high ?? 0)));
+  const x = (v: number) => (W * v) / max;
+  const live = CATEGORIES.reduce((a, c) => a + (derived.counts[c] ?? 0), 0);
   return (
-    <div>
-      <h3>Categories</h3>
-      <div className="bars">
-        {Object.entries(p).map(([c, share]) => (
-          <div className="bar-row" key={c}>
-            <span className="bar-label">
-              <span className="dot" style={{ background: categoryColor(c) }} />
-              {c}
-            </span>
-            <span className="bar-track">
-              <span className="bar" style={{ width: `${100 * share}%`, background: categoryColor(c) }} />
-            </span>
-            <span className="bar-value">
-              {pct(share)} · {counts[c] ?? "—"}
-            </span>
-          </div>
-        ))}
-      </div>
-      {d.dominance.stable_share != null && <p className="note">Stable under the bootstrap: {pct(d.dominance.stable_share)} of active features; inactive: {counts.inactive ?? 0}.</p>}
+    <div data-testid="category-summary">
+      <h3>
+        Categories <span className="sub">share of features that fire; bar = stable part</span>
+      </h3>
+      <table className="share-table category-shares">
+        <thead>
+          <tr>
+            <th>category</th>
+            <th />
+            <th>share (interval)</th>
+            <th>chance</th>
+            <th>stable</th>
+          </tr>
+        </thead>
+        <tbody>
+          {CATEGORIES.map((c) => {
+            const s = derived.shares[c];
+            const ci = derived.shareCI?.[c];
+            const ch = derived.chance?.[c];
+            const n = derived.counts[c] ?? 0;
+            const st = derived.stableCounts[c] ?? 0;
+            return (
+              <tr key={c} data-category={c}>
+                <td>
+                  <span className="dot" style={{ background: categoryColor(c) }} />
+                  {c}
+                </td>
+                <td>
+                  <svg width={W} height={22} role="img" aria-label={`${c}: ${pct(s)} of features; chance ${ch ? pct(ch.mean) : "not measured"}`}>
+                    {ch && <rect x={x(ch.low)} y={2} width={Math.max(1, x(ch.high) - x(ch.low))} height={18} fill="#e3e6eb" />}
+                    {ch && <line x1={x(ch.mean)} x2={x(ch.mean)} y1={1} y2={21} stroke="#7a828e" strokeWidth={2} strokeDasharray="3 2" />}
+                    <rect x={0} y={6} width={x(s)} height={10} fill={categoryColor(c)} opacity={0.35} />
+                    <rect x={0} y={6} width={x(live ? st / live : 0)} height={10} fill={categoryColor(c)} />
+                    {ci && <line x1={x(ci.low)} x2={x(ci.high)} y1={11} y2={11} stroke="#222" strokeWidth={1.5} />}
+                    {ci && [ci.low, ci.high].map((v, i) => <line key={i} x1={x(v)} x2={x(v)} y1={7} y2={15} stroke="#222" strokeWidth={1.5} />)}
+                  </svg>
+                </td>
+                <td className="num" data-testid={`share-${c}`}>
+                  <b>{pct(s)}</b>
+                  {ci && <span className="sub"> {pct(ci.low)}–{pct(ci.high)}</span>}
+                </td>
+                <td className="num sub" data-testid={`chance-${c}`}>
+                  {ch ? pct(ch.mean) : "—"}
+                </td>
+                <td className="num">
+                  {st}/{n}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <p className="note">
+        Dark bar: stable features (bootstrap interval inside the category, ≥ {d.dominance.min_active ?? 10} active pairs); light: unstable. Whiskers: {pct(d.dominance.ci ?? 0.95)} bootstrap interval of
+        the share. Grey band and dashed line: the shares the same rule gives when each pair's image and text codes are swapped at random ({d.replicates?.null?.length ?? 0} replicates), i.e. by chance
+        alone{derived.chanceAtThresholds ? `; against these thresholds chance gives vision ${pct(derived.chanceAtThresholds.vision.mean)}, language ${pct(derived.chanceAtThresholds.language.mean)}` : ""}.
+        Inactive features: {derived.counts.inactive ?? 0}.
+      </p>
+      {!derived.chance && <p className="note warning">This run stores no null replicates: chance shares cannot be shown (re-run the study with n_null &gt; 0).</p>}
     </div>
   );
 }
@@ -177,8 +346,10 @@ function ExtractorMetrics({ d }: { d: FeatureDoc }) {
       <div className="metrics">
         {keys.map((k) => (
           <div className="metric" key={k}>
-            <div className="metric-label">{k.replace("_", " ")}</div>
-            <div className="metric-value">{fmt(m[k] as number)}</div>
+            <div className="metric-label">{k === "l0" ? "L0 (active per sample)" : k.replace("_", " ")}</div>
+            <div className="metric-value" data-testid={`metric-${k}`}>
+              {fmt(m[k] as number)}
+            </div>
           </div>
         ))}
       </div>
@@ -191,11 +362,14 @@ const TABLE_COLUMNS: { key: string; label: string }[] = [
   { key: "category", label: "category" },
   { key: "mds", label: "MDS (CI)" },
   { key: "frequency", label: "freq." },
+  { key: "label_score", label: "label (score)" },
 ];
 
 function FeatureTable(props: {
   d: FeatureDoc;
+  derived: Derived;
   category: string;
+  stableOnly: boolean;
   range: [number, number] | null;
   sort: { key: string; dir: SortDir };
   setSort: (s: { key: string; dir: SortDir }) => void;
@@ -203,11 +377,14 @@ function FeatureTable(props: {
   picked: number | null;
   onPick: (f: number) => void;
 }) {
-  const { d } = props;
-  const order = useMemo(
-    () => featureOrder(d.columns, { sort: props.sort.key, dir: props.sort.dir, category: props.category, mdsRange: props.range, query: props.query }),
-    [d, props.sort, props.category, props.range, props.query],
-  );
+  const { d, derived } = props;
+  const columns = useMemo((): Record<string, Cell[]> => ({ ...d.columns, category: derived.categories as Cell[], stable: derived.stable as Cell[] }), [d, derived]);
+  const order = useMemo(() => {
+    const q = props.query.trim().toLowerCase();
+    const numeric = /^\d+$/.test(q);
+    const base = featureOrder(columns, { sort: props.sort.key, dir: props.sort.dir, category: props.category, mdsRange: props.range, query: numeric ? q : "" });
+    return base.filter((i) => (!props.stableOnly || derived.stable[i]) && (numeric || !q || String(columns.label?.[i] ?? "").toLowerCase().includes(q)));
+  }, [columns, derived, props.sort, props.category, props.range, props.query, props.stableOnly]);
   const ref = useRef<HTMLDivElement>(null);
   const [scroll, setScroll] = useState(0);
   useEffect(() => {
@@ -215,7 +392,7 @@ function FeatureTable(props: {
     setScroll(0);
   }, [order]);
   const [first, last] = visibleWindow(scroll, 520, ROW, order.length);
-  const c = d.columns;
+  const c = columns;
   return (
     <div>
       <div className="feature-table" ref={ref} onScroll={(e) => setScroll(e.currentTarget.scrollTop)} role="table" aria-label="features" aria-rowcount={order.length} data-testid="feature-table">
@@ -241,12 +418,13 @@ function FeatureTable(props: {
             const lo = num(c.ci_low?.[i]);
             const hi = num(c.ci_high?.[i]);
             const cat = String(c.category?.[i] ?? "");
+            const label = c.label?.[i];
             return (
               <button
                 type="button"
                 role="row"
                 key={f}
-                className={`feature-row ${props.picked === f ? "active" : ""}`}
+                className={`feature-row ${props.picked === f ? "active" : ""} ${derived.stable[i] ? "" : "unstable"}`}
                 style={{ top: (first + k) * ROW }}
                 onClick={() => props.onPick(f)}
                 data-feature={f}
@@ -255,7 +433,7 @@ function FeatureTable(props: {
                 <span>
                   <span className="dot" style={{ background: categoryColor(cat) }} />
                   {cat}
-                  {c.stable?.[i] ? " ✓" : ""}
+                  {derived.stable[i] ? " ✓" : ""}
                 </span>
                 <span className="ci" title={`MDS ${fmt(mds)} (${fmt(lo)}–${fmt(hi)})`}>
                   <span className="ci-track">
@@ -264,125 +442,25 @@ function FeatureTable(props: {
                   </span>
                 </span>
                 <span className="num">{pct(num(c.frequency?.[i]))}</span>
+                <span className="label-cell" title={label ? `${label} (score ${fmt(num(c.label_score?.[i]))})` : "no label"}>
+                  {label ? (
+                    <>
+                      {String(label)} <span className="sub">{fmt(num(c.label_score?.[i]), 2)}</span>
+                    </>
+                  ) : (
+                    <span className="sub">—</span>
+                  )}
+                </span>
               </button>
             );
           })}
         </div>
       </div>
       <p className="note">
-        {order.length.toLocaleString()} features shown · ✓ = category stable under the bootstrap · sort by a column header
+        {order.length.toLocaleString()} features shown · ✓ = category stable under the bootstrap (unstable rows are greyed) · label = the distinctive caption words, with their score (correlation with the
+        activation) · sort by a column header
       </p>
     </div>
-  );
-}
-
-function FeatureCard({ run, feature, d }: { run: RunInfo; feature: number; d: FeatureDoc }) {
-  const doc = useDocument<FeatureCardDoc>(`${paths.manifest(run.id)}/features/${feature}`);
-  if (doc.status === "error") return <Panel title={`Feature #${feature}`} id="feature-card"><ErrorBox error={doc.error} /></Panel>;
-  if (doc.status !== "ready") return <Panel title={`Feature #${feature}`} id="feature-card"><Loading what={`feature ${feature}`} /></Panel>;
-  const r = doc.data.row;
-  const images = doc.data.top_samples.filter((s) => s.modality === "image");
-  const texts = doc.data.top_samples.filter((s) => s.modality === "text");
-  const cat = String(r.category ?? "");
-  const imgUrl = (name: string) => {
-    const path = `${paths.manifest(run.id)}/images/${encodeURIComponent(name)}`;
-    const emb = embeddedData();
-    return emb ? ((emb.documents[path] as string | undefined) ?? null) : path;
-  };
-  return (
-    <Panel title={`Feature #${feature}`} id="feature-card">
-      <div className="detail-head" data-testid="feature-card">
-        <span className="badge" style={{ background: categoryColor(cat) }}>
-          {cat}
-        </span>
-        {r.stable ? <span className="badge" style={{ background: "#4a5a70" }}>stable</span> : null}
-        <span>
-          MDS <b>{fmt(num(r.mds as Cell))}</b> ({fmt(num(r.ci_low as Cell))}–{fmt(num(r.ci_high as Cell))})
-        </span>
-        <span>
-          EmbSim <b>{fmt(num(r.embsim as Cell))}</b>
-        </span>
-        <span>
-          monosemanticity <b>{fmt(num(r.monosemanticity as Cell))}</b>
-        </span>
-        <span>
-          frequency <b>{pct(num(r.frequency as Cell))}</b>
-        </span>
-        <span className="sub">
-          active on {String(r.n_active ?? "—")} pairs of {d.dominance.modalities?.join(" / ") ?? "image / text"}
-        </span>
-      </div>
-      <div className="compare-grid">
-        <div>
-          <h3>Top-activating images</h3>
-          {images.length === 0 ? (
-            <Empty title="No image activates this feature" />
-          ) : (
-            <div className="top-samples">
-              {images.map((s) => {
-                const url = s.image ? imgUrl(s.image) : null;
-                return (
-                  <figure key={`i${s.rank}`}>
-                    {url ? <img src={url} alt={`sample ${s.sample}`} /> : <div className="empty">no stored image</div>}
-                    <figcaption>
-                      #{s.sample} · {fmt(s.activation)}
-                      {s.label != null ? ` · ${s.label}` : ""}
-                    </figcaption>
-                  </figure>
-                );
-              })}
-            </div>
-          )}
-        </div>
-        <div>
-          <h3>Top-activating texts</h3>
-          {texts.length === 0 ? (
-            <Empty title="No text activates this feature" />
-          ) : (
-            <ol className="top-texts">
-              {texts.map((s) => (
-                <li key={`t${s.rank}`}>
-                  <span className="num">{fmt(s.activation)}</span> {s.text ?? `sample ${s.sample}`}
-                  {s.label != null && <span className="sub"> · {s.label}</span>}
-                </li>
-              ))}
-            </ol>
-          )}
-        </div>
-      </div>
-    </Panel>
-  );
-}
-
-function Interventions({ iv }: { iv: Record<string, Cell[]> }) {
-  const n = (iv.intervention ?? []).length;
-  if (!n) return null;
-  return (
-    <Panel title="Interventions" id="interventions">
-      <table className="compare-table" aria-label="interventions">
-        <thead>
-          <tr>
-            {["intervention", "group", "metric", "n features", "before", "after", "delta", "control"].map((h) => (
-              <th key={h}>{h}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {Array.from({ length: Math.min(n, 200) }, (_, i) => (
-            <tr key={i}>
-              <td>{String(iv.intervention[i])}</td>
-              <td>{String(iv.group?.[i] ?? "")}</td>
-              <td>{String(iv.metric?.[i] ?? "")}</td>
-              <td className="num">{String(iv.n_features?.[i] ?? "")}</td>
-              <td className="num">{fmt(num(iv.before?.[i]))}</td>
-              <td className="num">{fmt(num(iv.after?.[i]))}</td>
-              <td className="num">{fmt(num(iv.delta?.[i]))}</td>
-              <td className="num">{fmt(num(iv.control?.[i]))}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </Panel>
   );
 }
 
