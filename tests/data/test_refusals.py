@@ -124,12 +124,12 @@ KNOWN = {
     "parquet:null-text": (D, r"column 'text': null at row 0"),
     "parquet:null-label": (D, r"column 'label': null at row 1; expected numeric labels"),
     "parquet:null-row-in-values": (D, r"column 'values/audio': a null instance at index 2"),
-    "parquet:null-inside-values": (D, r"column 'values/audio': a null value at flat index 0"),
+    "parquet:null-inside-values": (D, r"column 'values/audio': a null value in instance 0"),
     "parquet:decimal-values": (D, r"column 'values/audio': expected real numbers, got decimal128\(5, 2\)"),
     "parquet:string-values": (D, r"column 'values/audio': expected real numbers, got string"),
     "parquet:struct-values": (D, r"column 'values/audio': expected real numbers, got struct<re: float, im: float>"),
     "parquet:mask-not-bool": (D, r"column 'mask/text': expected booleans, got double"),
-    "parquet:words-with-nulls": (D, r"column 'words/text': a null value at flat index 1"),
+    "parquet:words-with-nulls": (D, r"column 'words/text': a null value in instance 0"),
     "parquet:ragged-mask": (D, r"column 'mask/text': ragged rows: instance 0 holds 2 steps"),
     "parquet:media-not-binary": (D, r"column 'media/face': expected binary, got int64"),
     "parquet:meta-struct": (D, r"column 'meta/age': expected numbers, booleans or strings, got struct"),
@@ -298,6 +298,21 @@ def test_a_reader_without_limits_is_told(tmp_path):
 
 
 # -- what is still read --------------------------------------------------------------------------------------------
+def test_parquet_with_many_row_groups_and_none_loads(tmp_path):
+    path = save_dataset(tiny_dataset(), tmp_path / "t.parquet")
+    table = pq.read_table(path)
+    pq.write_table(table, tmp_path / "groups.parquet", row_group_size=1)  # each row group its own dictionaries
+    pq.write_table(table.slice(0, 0), tmp_path / "empty.parquet")
+    from .test_loaders import assert_same
+
+    assert_same(load_dataset(tmp_path / "groups.parquet"), tiny_dataset())
+    assert len(load_dataset(tmp_path / "empty.parquet")) == 0
+    bad = table.set_column(0, "id", pa.array(["a", "b", "c", None]))
+    pq.write_table(bad, tmp_path / "late-null.parquet", row_group_size=2)
+    with pytest.raises(DatasetError, match=r"column 'id': null at row 3"):  # the row counts across row groups
+        load_dataset(tmp_path / "late-null.parquet")
+
+
 def test_parquet_variable_length_lists_of_the_declared_shape_load(tmp_path):
     path = save_dataset(tiny_dataset(), tmp_path / "t.parquet")
     table = pq.read_table(path)

@@ -414,13 +414,15 @@ def load_parquet(
         raise DatasetError(f"{source}: column names must be distinct; {duplicated} repeat")
     try:
         byte_arrays = _parquet_claims(source, probe, budget)
-        table = pq.ParquetFile(source, read_dictionary=byte_arrays).read()
+        reader = pq.ParquetFile(source, read_dictionary=byte_arrays)
+        # row group by row group: Arrow cannot read nested dictionary columns across row groups in one go
+        tables = [reader.read_row_group(i) for i in range(reader.num_row_groups)]
     except DatasetError:
         raise
     except errors as exc:
         raise DatasetError(f"{source}: not a readable Parquet file (truncated or corrupt?): {exc}") from exc
     try:
-        return _parquet_dataset(source, table, header, budget)
+        return _parquet_dataset(source, tables, names, header, budget)
     except DatasetError as exc:
         if str(source) in str(exc):
             raise
@@ -429,48 +431,53 @@ def load_parquet(
         raise DatasetError(f"{source}: a column could not be read ({type(exc).__name__}: {exc})") from exc
 
 
-def _parquet_dataset(source: Path, table: Any, header: dict, budget: Budget) -> MultimodalDataset:
+def _parquet_dataset(
+    source: Path, tables: list[Any], names: list[str], header: dict, budget: Budget
+) -> MultimodalDataset:
+    """The dataset from the row groups of a modalens Parquet file, read chunk by chunk (each with its dictionaries)."""
     import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
 
-    n = table.num_rows
+    n = sum(t.num_rows for t in tables)
 
-    def column(key: str) -> pa.Array:
-        if key not in table.column_names:
+    def chunks(key: str) -> list[pa.Array]:
+        if key not in names:
             raise DatasetError(f"{source}: column {key!r} is missing")
-        chunked = table.column(key)
-        return chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+        return [chunk for t in tables for chunk in t.column(key).chunks]
 
-    def first_null(arr: pa.Array) -> int:
-        return int(arr.is_null().to_numpy(zero_copy_only=False).argmax())
+    def first_null(arr: pa.Array, offset: int) -> int:
+        return offset + int(pc.index(arr.is_null(), True).as_py())
 
-    def nested(key: str, shape: tuple[int, ...], leaf: str) -> np.ndarray:
-        arr = column(key)
+    def nested_chunk(key: str, arr: pa.Array, shape: tuple[int, ...], offset: int, leaf: str) -> np.ndarray:
         labels = [("instance", "steps"), ("step", "features")]
         for level, size in enumerate(shape[1:]):
             what, unit = labels[level] if level < len(labels) else (f"level {level}", "values")
             if arr.null_count:
-                raise DatasetError(f"{source}: column {key!r}: a null {what} at index {first_null(arr)}")
+                at = first_null(arr, offset if level == 0 else 0)
+                raise DatasetError(f"{source}: column {key!r}: a null {what} at index {at}")
             kind = arr.type
             if isinstance(kind, pa.FixedSizeListType):
                 if kind.list_size != size:
                     raise DatasetError(
                         f"{source}: column {key!r}: each {what} holds {kind.list_size} {unit} where the header's "
-                        f"shape {list(shape)} needs {size}"
+                        f"shape {[n, *shape[1:]]} needs {size}"
                     )
             elif isinstance(kind, pa.ListType | pa.LargeListType):
                 lengths = arr.value_lengths().to_numpy(zero_copy_only=False)
                 bad = np.flatnonzero(lengths != size)
                 if bad.size:
+                    at = int(bad[0]) + (offset if level == 0 else 0)
                     raise DatasetError(
-                        f"{source}: column {key!r}: ragged rows: {what} {int(bad[0])} holds {int(lengths[bad[0]])} "
-                        f"{unit} where the header's shape {list(shape)} needs {size}"
+                        f"{source}: column {key!r}: ragged rows: {what} {at} holds {int(lengths[bad[0]])} "
+                        f"{unit} where the header's shape {[n, *shape[1:]]} needs {size}"
                     )
             else:
-                raise DatasetError(f"{source}: column {key!r}: expected nested lists of shape {list(shape)}")
+                raise DatasetError(f"{source}: column {key!r}: expected nested lists of shape {[n, *shape[1:]]}")
             arr = arr.flatten()
         arr = _decode(source, key, arr, budget)
         if arr.null_count:
-            raise DatasetError(f"{source}: column {key!r}: a null value at flat index {first_null(arr)}")
+            at = offset + first_null(arr, 0) // max(int(np.prod(shape[1:])), 1)
+            raise DatasetError(f"{source}: column {key!r}: a null value in instance {at}")
         kind = arr.type
         ok = {
             "number": pa.types.is_floating(kind) or pa.types.is_integer(kind),
@@ -480,27 +487,50 @@ def _parquet_dataset(source: Path, table: Any, header: dict, budget: Budget) -> 
         if not ok:
             expected = {"number": "real numbers", "bool": "booleans", "string": "strings"}[leaf]
             raise DatasetError(f"{source}: column {key!r}: expected {expected}, got {kind}")
-        flat = arr.to_numpy(zero_copy_only=False)
+        values = arr.to_numpy(zero_copy_only=False)
         size = int(np.prod(shape))
-        if flat.size != size:
+        if values.size != size:
             raise DatasetError(
-                f"{source}: column {key!r}: expected shape {list(shape)} ({size} values), got {flat.size}"
+                f"{source}: column {key!r}: expected shape {[n, *shape[1:]]} ({size} values here), got {values.size}"
             )
-        return flat.reshape(shape)
+        return values.reshape(shape)
 
-    def flat(key: str, test: Any, expected: str, *, nulls: bool = False) -> pa.Array:
-        arr = _decode(source, key, column(key), budget)
-        if not test(arr.type):
-            raise DatasetError(f"{source}: column {key!r}: expected {expected}, got {arr.type}")
-        if arr.null_count and not nulls:
-            raise DatasetError(f"{source}: column {key!r}: null at row {first_null(arr)}; expected {expected}")
-        return arr
+    def nested(key: str, shape: tuple[int, ...], leaf: str) -> np.ndarray:
+        parts, offset = [], 0
+        for arr in chunks(key):
+            parts.append(nested_chunk(key, arr, (len(arr), *shape[1:]), offset, leaf))
+            offset += len(arr)
+        if not parts:
+            return np.zeros(shape, dtype={"number": np.float32, "bool": bool, "string": object}[leaf])
+        return np.concatenate(parts)
+
+    def flat(key: str, test: Any, expected: str, *, nulls: bool = False) -> list[pa.Array]:
+        out, offset = [], 0
+        for chunk in chunks(key):
+            arr = _decode(source, key, chunk, budget)
+            if not test(arr.type):
+                raise DatasetError(f"{source}: column {key!r}: expected {expected}, got {arr.type}")
+            if arr.null_count and not nulls:
+                at = first_null(arr, offset)
+                raise DatasetError(f"{source}: column {key!r}: null at row {at}; expected {expected}")
+            out.append(arr)
+            offset += len(arr)
+        return out
+
+    def pylist(arrays: list[pa.Array]) -> list:
+        return [v for arr in arrays for v in arr.to_pylist()]
 
     def is_text(t: Any) -> bool:
         return pa.types.is_string(t) or pa.types.is_large_string(t)
 
     def is_number(t: Any) -> bool:
         return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+    def is_binary(t: Any) -> bool:
+        return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+    def is_meta(t: Any) -> bool:
+        return is_number(t) or pa.types.is_boolean(t) or is_text(t)
 
     modalities = []
     for spec in header["modalities"]:
@@ -517,33 +547,26 @@ def _parquet_dataset(source: Path, table: Any, header: dict, budget: Budget) -> 
             )
         )
     labels = None
-    if "label" in table.column_names:
-        labels = flat("label", is_number, "numeric labels").to_numpy(zero_copy_only=False)
+    if "label" in names:
+        parts = [a.to_numpy(zero_copy_only=False) for a in flat("label", is_number, "numeric labels")]
+        labels = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     meta = None
     if header["meta_columns"]:
-
-        def is_meta(t: Any) -> bool:
-            return is_number(t) or pa.types.is_boolean(t) or is_text(t)
-
-        meta = pd.DataFrame(
-            {
-                c: flat(f"meta/{c}", is_meta, "numbers, booleans or strings", nulls=True).to_pandas()
-                for c in header["meta_columns"]
-            }
-        )
-    media = {}
-    for k, mime in header["media"].items():
-
-        def is_binary(t: Any) -> bool:
-            return pa.types.is_binary(t) or pa.types.is_large_binary(t)
-
-        media[k] = MediaColumn(mime, flat(f"media/{k}", is_binary, "binary", nulls=True).to_pylist())
-    optional = {k: flat(k, is_text, "strings").to_pylist() for k in ("split", "text") if k in table.column_names}
+        columns = {}
+        for c in header["meta_columns"]:
+            parts = [a.to_pandas() for a in flat(f"meta/{c}", is_meta, "numbers, booleans or strings", nulls=True)]
+            columns[c] = pd.concat(parts, ignore_index=True) if parts else pd.Series([], dtype=object)
+        meta = pd.DataFrame(columns)
+    media = {
+        k: MediaColumn(mime, pylist(flat(f"media/{k}", is_binary, "binary", nulls=True)))
+        for k, mime in header["media"].items()
+    }
+    optional = {k: pylist(flat(k, is_text, "strings")) for k in ("split", "text") if k in names}
     return MultimodalDataset(
         modalities,
         labels,
         label_kind=header["label_kind"],
-        ids=flat("id", is_text, "strings").to_pylist(),
+        ids=pylist(flat("id", is_text, "strings")),
         splits=optional.get("split"),
         texts=optional.get("text"),
         meta=meta,
