@@ -183,8 +183,9 @@ def match_features(a: RunFeatures, b: RunFeatures, by: str = "auto") -> tuple[pd
     if by == "decoder":
         if not same_space:
             raise FeatureError(
-                f"decoder matching needs one embedding model; {a.name} is {a.model!r} ({a.d_in}-d) and {b.name} "
-                f"{b.model!r} ({b.d_in}-d): use --match activation on runs over the same pairs"
+                f"decoder matching needs one embedding model; {a.name} is {a.model or 'of an unnamed model'} "
+                f"({a.d_in}-d) and {b.name} {b.model or 'of an unnamed model'} ({b.d_in}-d): use --match activation "
+                "on runs over the same pairs"
             )
         if a.w_dec is None or b.w_dec is None:
             raise FeatureError("decoder matching needs both runs' extractor weights (extractor/ is missing)")
@@ -261,7 +262,9 @@ def run_summary(r: RunFeatures) -> dict[str, Any]:
         "thresholds": [dom.get("mds_low_threshold"), dom.get("mds_high_threshold")],
         "shares": dom.get("proportions", {}),
         "share_ci": dom.get("share_ci", {}),
-        "null_shares": {c: v.get("mean") for c, v in dom.get("null_shares", {}).items()},
+        # chance: the modality-swapped data against this run's thresholds (see mds.DominanceResult.null_shares)
+        "null_shares": {c: v.get("at_thresholds_mean") for c, v in dom.get("null_shares", {}).items()},
+        "null_shares_same_rule": {c: v.get("mean") for c, v in dom.get("null_shares", {}).items()},
         "stable_share": dom.get("stable_share"),
         "stable_counts": dom.get("stable_counts", {}),
     }

@@ -327,7 +327,12 @@ class DominanceResult:
 
     def null_shares(self, ci: float | None = None) -> dict[str, dict[str, float]]:
         """Category shares under the modality-swap null: ``mean``, ``low``, ``high`` with the rule re-applied to the
-        null data (``same_rule``) and, as ``at_thresholds_*``, against this run's own thresholds."""
+        null data, and ``at_thresholds_mean|low|high`` against this run's own thresholds.
+
+        The second is the chance level to read a share against: with no modality preference, how many features
+        would fall beyond *these* thresholds. The first shows how many labels the relative rule hands out on data
+        without any (on pure noise both equal the real shares; with a real split only the second drops to ~0).
+        """
         if self.null_scores is None or not len(self.null_scores):
             return {}
         ci = self.config.get("ci", 0.95) if ci is None else ci

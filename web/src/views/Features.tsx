@@ -58,7 +58,7 @@ export interface Derived {
   shares: Record<string, number>;
   shareCI: Record<string, { low: number; high: number }> | null;
   chance: Record<string, { mean: number; low: number; high: number }> | null;
-  chanceAtThresholds: Record<string, { mean: number; low: number; high: number }> | null;
+  chanceSameRule: Record<string, { mean: number; low: number; high: number }> | null;
   stableCounts: Record<string, number>;
   counts: Record<string, number>;
 }
@@ -84,8 +84,10 @@ export function derive(d: FeatureDoc, k: number): Derived {
     hi: cat.hi,
     shares: shares(cat.categories),
     shareCI: boot.length ? replicateShares(boot, k, ci) : null,
-    chance: nul.length ? replicateShares(nul, k, ci) : null,
-    chanceAtThresholds: nul.length ? replicateShares(nul, k, ci, { lo: cat.lo, hi: cat.hi }) : null,
+    // chance: the swapped (null) replicates categorised against these thresholds; the same relative rule re-applied
+    // to the null data labels its tails anyway, so its share says how many labels the rule hands out regardless
+    chance: nul.length ? replicateShares(nul, k, ci, { lo: cat.lo, hi: cat.hi }) : null,
+    chanceSameRule: nul.length ? replicateShares(nul, k, ci) : null,
     stableCounts,
     counts,
   };
@@ -327,8 +329,11 @@ function CategorySummary({ d, derived }: { d: FeatureDoc; derived: Derived }) {
       </table>
       <p className="note">
         Dark bar: stable features (bootstrap interval inside the category, ≥ {d.dominance.min_active ?? 10} active pairs); light: unstable. Whiskers: {pct(d.dominance.ci ?? 0.95)} bootstrap interval of
-        the share. Grey band and dashed line: the shares the same rule gives when each pair's image and text codes are swapped at random ({d.replicates?.null?.length ?? 0} replicates), i.e. by chance
-        alone{derived.chanceAtThresholds ? `; against these thresholds chance gives vision ${pct(derived.chanceAtThresholds.vision.mean)}, language ${pct(derived.chanceAtThresholds.language.mean)}` : ""}.
+        the share. Chance (grey band, dashed line): the shares these thresholds give when each pair's image and text codes are swapped at random ({d.replicates?.null?.length ?? 0} replicates), so
+        that no feature can prefer a modality.
+        {derived.chanceSameRule
+          ? ` The mean ± k·sd rule re-applied to those swapped data still labels vision ${pct(derived.chanceSameRule.vision.mean)} and language ${pct(derived.chanceSameRule.language.mean)} of features: relative thresholds always label some.`
+          : ""}{" "}
         Inactive features: {derived.counts.inactive ?? 0}.
       </p>
       {!derived.chance && <p className="note warning">This run stores no null replicates: chance shares cannot be shown (re-run the study with n_null &gt; 0).</p>}
