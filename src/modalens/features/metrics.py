@@ -219,6 +219,8 @@ def compare_methods(
                 if ma != mb:
                     # distinct methods have distinct features: compare all pairs, never index-wise
                     res = win_rate(by_method[ma], by_method[mb], paired=False)
+                    if res.n_comparisons == 0:  # no finite score on one side (e.g. inactive features): no rate
+                        continue
                     wr.append({"metric": metric, "category": cat, "method_a": ma, "method_b": mb, **res.to_dict()})
     return pd.DataFrame(rows), pd.DataFrame(wr)
 
