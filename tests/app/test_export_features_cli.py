@@ -70,7 +70,7 @@ def test_export_cannot_break_out_of_script(tmp_path: Path) -> None:
 
 
 def test_features_api(runs: dict[str, Path]) -> None:
-    client = TestClient(create_app([runs["feat"], runs["a"]]))
+    client = TestClient(create_app([runs["feat"], runs["a"]]), base_url="http://127.0.0.1")
     doc = client.get("/api/runs/feat/features").json()
     table = read_run(runs["feat"]).table("features")
     assert doc["n"] == len(table)

@@ -27,7 +27,7 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_real_run_is_served(real_run: Path) -> None:
-    client = TestClient(create_app([real_run]))
+    client = TestClient(create_app([real_run]), base_url="http://127.0.0.1")
     run = read_run(real_run)
     doc = client.get("/api/runs/glass-box/instances").json()
     assert doc["n"] == len(run.table("instances"))

@@ -17,6 +17,8 @@ from modalens.runs import RunError, read_run
 
 from .fixtures import write_interaction_run
 
+BASE = "http://127.0.0.1"  # the server answers loopback host names only
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -30,7 +32,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def client(runs: dict[str, Path]) -> TestClient:
-    return TestClient(create_app([runs["a"], runs["b"], runs["noproj"]]))
+    return TestClient(create_app([runs["a"], runs["b"], runs["noproj"]]), base_url=BASE)
 
 
 def test_lists_exactly_the_given_runs(client: TestClient) -> None:
@@ -89,7 +91,7 @@ def test_instance_detail(client: TestClient, runs: dict[str, Path]) -> None:
 
 def test_instance_out_of_range(client: TestClient) -> None:
     r = client.get("/api/runs/model-a/instances/300")
-    assert r.status_code == 404 and "0..299" in r.json()["detail"]
+    assert r.status_code == 404 and "0..299" in r.json()["error"]
 
 
 def test_templates_members(client: TestClient, runs: dict[str, Path]) -> None:
@@ -129,7 +131,7 @@ def test_media_symlink_leaving_the_run_is_refused(tmp_path: Path) -> None:
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"\x89PNG outside")
     os.symlink(outside, run / "media" / "face" / "link.png")
-    c = TestClient(create_app([run]))
+    c = TestClient(create_app([run]), base_url=BASE)
     assert c.get("/api/runs/run/media/face/link.png").status_code == 404
 
 
@@ -157,7 +159,7 @@ def test_json_row_limit(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(server, "JSON_ROW_LIMIT", 10)
     r = client.get("/api/runs/model-a/tables/instances")
-    assert r.status_code == 413 and "format=arrow" in r.json()["detail"]
+    assert r.status_code == 413 and "format=arrow" in r.json()["error"]
 
 
 def test_compare(client: TestClient, runs: dict[str, Path]) -> None:
@@ -179,8 +181,8 @@ def test_compare_refuses_disjoint_runs(tmp_path: Path) -> None:
     inst["id"] = "other-" + inst["id"]
     manifest = json.loads((b / "manifest.json").read_text())
     inst.to_parquet(b / manifest["tables"]["instances"]["file"], index=False)
-    r = TestClient(create_app([a, b])).get("/api/compare/a/b")
-    assert r.status_code == 404 and "same dataset" in r.json()["detail"]
+    r = TestClient(create_app([a, b]), base_url=BASE).get("/api/compare/a/b")
+    assert r.status_code == 404 and "same dataset" in r.json()["error"]
 
 
 def test_openapi_and_bundle(client: TestClient) -> None:
@@ -201,7 +203,7 @@ def test_bad_run_dirs_are_named(tmp_path: Path) -> None:
 def test_duplicate_names_get_distinct_ids(tmp_path: Path) -> None:
     a = write_interaction_run(tmp_path / "x" / "run", 10)
     b = write_interaction_run(tmp_path / "y" / "run", 10)
-    ids = [r["id"] for r in TestClient(create_app([a, b])).get("/api/runs").json()]
+    ids = [r["id"] for r in TestClient(create_app([a, b]), base_url=BASE).get("/api/runs").json()]
     assert ids == ["run", "run-2"]
 
 
@@ -214,6 +216,6 @@ def test_serve_binds_localhost_by_default() -> None:
 def test_dataset_npz_missing_gives_warning_not_failure(tmp_path: Path) -> None:
     run = write_interaction_run(tmp_path / "r", 15)
     (run / "dataset.npz").unlink()
-    d = TestClient(create_app([run])).get("/api/runs/r/instances/2").json()
+    d = TestClient(create_app([run]), base_url=BASE).get("/api/runs/r/instances/2").json()
     assert d["warnings"] and "dataset.npz" in d["warnings"][0]
     assert all(t["values"] is None for t in d["tracks"])

@@ -36,6 +36,20 @@ CHROMIUM_ARGS = [
 ]
 
 
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`));
+"""
+
+
+def watch(page, errors: list[str]):  # noqa: ANN001, ANN201 - a Playwright page
+    """Collect the page's uncaught errors, console errors and Content-Security-Policy violations (in every frame)."""
+    page.add_init_script(CSP_WATCH)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return page
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

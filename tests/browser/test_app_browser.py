@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import LiveServer
+from .conftest import LiveServer, watch
 
 pytestmark = pytest.mark.browser
 
@@ -21,9 +21,7 @@ def api(server: LiveServer, path: str) -> dict:
 
 
 def open_app(browser, server: LiveServer, errors: list[str]):  # noqa: ANN001, ANN201
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
     page.goto(server.url)
     page.wait_for_selector("[data-view=projection] canvas", timeout=30_000)
     page.wait_for_selector(".template-row", timeout=30_000)
@@ -193,13 +191,17 @@ def test_error_state_says_what_to_do(browser, tmp_path: Path, shots: Path) -> No
     manifest = json.loads((run / "manifest.json").read_text())
     (run / manifest["tables"]["instances"]["file"]).write_bytes(b"not parquet")
     with LiveServer([run]) as server:
-        page = browser.new_page(viewport={"width": 1200, "height": 700})
+        errors: list[str] = []
+        page = watch(browser.new_page(viewport={"width": 1200, "height": 700}), errors)
         page.goto(server.url)
         alert = page.get_by_role("alert")
         alert.wait_for(timeout=20_000)
         text = alert.inner_text()
         assert "cannot be read" in text and "instances" in text
+        assert str(tmp_path) not in text  # the server's message names the run, not its path on the server
         page.screenshot(path=str(shots / "07-error.png"))
+        # the failed request itself is the one console error; the page breaks no policy
+        assert not [e for e in errors if "CSP" in e or "Content Security Policy" in e], errors
 
 
 def test_keyboard_focus_reaches_controls(browser, live: LiveServer) -> None:  # noqa: ANN001
@@ -226,8 +228,7 @@ def feature_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_features_view(browser, feature_run: Path, shots: Path) -> None:  # noqa: ANN001
     errors: list[str] = []
     with LiveServer([feature_run]) as server:
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
         page.goto(server.url)
         page.wait_for_selector("[data-testid=mds-histogram]", timeout=30_000)
         doc = api(server, "api/runs/clip-features/features")
@@ -263,8 +264,7 @@ def test_exported_html_works_without_a_server(
 
     out = export_html([browser_runs["a"], browser_runs["b"]], tmp_path / "export.html", max_instances=40)
     errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
     # no network at all: any request the page makes would fail this test
     page.route(
         "**/*",
@@ -282,23 +282,76 @@ def test_exported_html_works_without_a_server(
     assert not errors, errors
 
 
+class NotebookPage:
+    """A page served from its own origin, as Jupyter serves a notebook (``http://<host>:<port>/notebook.html``)."""
+
+    def __init__(self, host: str, html: str) -> None:
+        import http.server
+
+        from .conftest import free_port
+
+        body = html.encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, free_port()), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/notebook.html"
+
+    def __enter__(self) -> NotebookPage:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def test_notebook_embeds_render(browser, browser_runs: dict[str, Path], shots: Path) -> None:  # noqa: ANN001
-    """What a notebook cell shows: the inline (srcdoc) frame and the background-server frame both run the app."""
+    """What a notebook cell shows: the inline (srcdoc) frame and the background-server frame both run the app, the
+    latter inside a page from a loopback origin (as Jupyter's), which the app's frame-ancestors policy allows."""
     from modalens.app.notebook import show
 
     for mode in ("inline", "server"):
         view = show(browser_runs["a"], mode=mode, height=700, max_instances=10)
-        page = browser.new_page(viewport={"width": 1400, "height": 800})
         errors: list[str] = []
-        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-        page.set_content(f"<html><body><h1>notebook output</h1>{view._repr_html_()}</body></html>")
-        frame = page.frame_locator("iframe")
-        frame.locator(".template-row").first.wait_for(timeout=30_000)
-        frame.locator("[data-view=summary] [data-type=conflict]").click()
-        assert "selected" in frame.locator("[data-testid=selection-count]").inner_text()
-        page.screenshot(path=str(shots / f"10-notebook-{mode}.png"))
+        page = watch(browser.new_page(viewport={"width": 1400, "height": 800}), errors)
+        html = f"<html><body><h1>notebook output</h1>{view._repr_html_()}</body></html>"
+        with NotebookPage("127.0.0.1", html) as notebook:
+            page.goto(notebook.url)
+            frame = page.frame_locator("iframe")
+            frame.locator(".template-row").first.wait_for(timeout=30_000)
+            frame.locator("[data-view=summary] [data-type=conflict]").click()
+            assert "selected" in frame.locator("[data-testid=selection-count]").inner_text()
+            page.screenshot(path=str(shots / f"10-notebook-{mode}.png"))
         assert not errors, errors
         page.close()
+
+
+def test_other_origins_cannot_frame_the_app(browser, browser_runs: dict[str, Path]) -> None:  # noqa: ANN001
+    """A page from an origin that is not in frame-ancestors (127.0.0.2 here, as any web site) gets no app."""
+    from modalens.app.notebook import show
+
+    view = show(browser_runs["a"], mode="server", height=400)
+    errors: list[str] = []
+    page = watch(browser.new_page(viewport={"width": 1000, "height": 600}), errors)
+    with NotebookPage("127.0.0.2", f"<html><body>{view._repr_html_()}</body></html>") as other:
+        page.goto(other.url)
+        page.wait_for_timeout(2500)
+        frame = page.frames[1]
+        assert frame.locator(".template-row").count() == 0
+    assert any("frame-ancestors" in e for e in errors), errors
+    page.close()
 
 
 @pytest.fixture(scope="module")

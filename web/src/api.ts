@@ -42,7 +42,8 @@ export async function getJSON<T>(path: string): Promise<T> {
   if (!res.ok) {
     let detail = res.statusText;
     try {
-      detail = (await res.json()).detail ?? detail;
+      const body = await res.json();
+      detail = body.error ?? body.detail ?? detail; // the server answers {"error": message}
     } catch {
       /* not JSON */
     }

@@ -5,13 +5,23 @@ them against the run schema, so the manifest is typed here (:class:`~modalens.ru
 :class:`~modalens.runs.FeatureManifest`). Each function builds one document (the instance table, one instance's
 detail, the templates, a comparison of two runs) from :class:`modalens.runs.Run` tables, with per-run caches so
 that a 50,000-instance run answers instance look-ups in milliseconds after the first request.
+
+A :class:`RunSource` is one snapshot of a run directory: its tables and every document built from them belong to
+one state of the directory. :class:`LiveRun` (what the server holds per run) notices when the directory changes on
+disk (``manifest.json`` or a table file replaced: another inode, size or modification time) and then drops the
+whole snapshot and opens a new one, so a run replaced while served is shown whole, old or new, never mixed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import re
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,9 +31,8 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.errors import ModalensError
-from modalens.runs import InteractionManifest, Run, RunError, read_run
+from modalens.runs import InteractionManifest, Run, RunError, RunLimits, read_run, safe_name
 
-MEDIA_NAME = re.compile(r"^[^/\\\x00]+$")
 INSTANCE_COLUMNS = (
     "instance", "id", "split", "label", "prediction", "error", "abs_error", "base_value",
     "interaction_type", "dominant_modality", "interaction_strength",
@@ -69,15 +78,31 @@ def dumps(document: Any) -> bytes:
 
 @dataclass
 class RunSource:
-    """One served run directory, with caches for the documents built from it."""
+    """One snapshot of a served run directory, with caches for the documents built from it.
+
+    ``token`` names the state of the directory it was opened on (:func:`run_identity`); ``lock`` serialises the
+    building of documents (each is built once, however many requests ask at the same time).
+    """
 
     run_id: str
     run: Run
+    token: str = ""
+    max_instances: int | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, run_id: str, path: str | Path) -> RunSource:
-        return cls(run_id, read_run(path, check_tables=False))  # each table is checked by its first request
+    def open(
+        cls, run_id: str, path: str | Path, *, limits: RunLimits | None = None, max_instances: int | None = None
+    ) -> RunSource:
+        run = read_run(path, check_tables=False, limits=limits)  # each table is checked by its first request
+        source = cls(run_id, run, max_instances=max_instances)
+        if max_instances is not None and run.has_table("instances") and run.rows("instances") > max_instances:
+            raise RunError(
+                f"run {run.path}: {run.rows('instances'):,} instances, over this server's limit of "
+                f"{max_instances:,} (modalens serve --max-instances)"
+            )
+        return source
 
     # -- overview ------------------------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
@@ -143,7 +168,22 @@ class RunSource:
 
     @property
     def n(self) -> int:
-        return self.run.rows("instances")
+        """Instances of the run: the rows of its instances table, read (and checked against the manifest)."""
+        if "n" not in self._cache:
+            self._require("instances")
+            self._cache["n"] = len(self.run.table("instances"))
+        return self._cache["n"]
+
+    def instance_numbers(self, name: str) -> np.ndarray:
+        """The ``instance`` column of a table, refused (naming the table) when a number is not an instance."""
+        values = self.run.table(name)["instance"].to_numpy()
+        if len(values) and (values.min() < 0 or values.max() >= self.n):
+            bad = values[(values < 0) | (values >= self.n)][0]
+            raise RunError(
+                f"run {self.run.path}: table {name!r} refers to instance {bad}, but the run has instances "
+                f"0..{self.n - 1}"
+            )
+        return values
 
     def shapley_matrix(self) -> np.ndarray:
         """``[N, M]`` modality Shapley values (NaN where the run has none)."""
@@ -151,9 +191,10 @@ class RunSource:
             out = np.full((self.n, len(self.modalities)), np.nan)
             if "modality_shapley" in self.run.table_names:
                 ms = self.run.table("modality_shapley")
+                rows = self.instance_numbers("modality_shapley")
                 col = pd.Categorical(ms["modality"], categories=self.modalities).codes
                 ok = col >= 0
-                out[ms["instance"].to_numpy()[ok], col[ok]] = ms["value"].to_numpy()[ok]
+                out[rows[ok], col[ok]] = ms["value"].to_numpy()[ok]
             self._cache["shapley"] = out
         return self._cache["shapley"]
 
@@ -162,7 +203,7 @@ class RunSource:
         if "projection" in self.run.table_names:
             p = self.run.table("projection")
             xy = np.full((self.n, 2), np.nan)
-            xy[p["instance"].to_numpy()] = p[["x", "y"]].to_numpy()
+            xy[self.instance_numbers("projection")] = p[["x", "y"]].to_numpy()
             spec = self.interaction.projection
             return xy, spec.method if spec is not None else "stored"
         from modalens.interactions.projection import explanation_vectors, project
@@ -176,6 +217,7 @@ class RunSource:
         if "interactions" not in self.run.table_names:
             return None
         it = self.run.table("interactions")
+        self.instance_numbers("interactions")
         pairs = it["modality_i"].astype(str) + "|" + it["modality_j"].astype(str)
         wide = it.assign(pair=pairs).pivot_table(index="instance", columns="pair", values="shapley_interaction")
         return wide.reindex(range(self.n)).fillna(0.0).to_numpy()
@@ -218,9 +260,11 @@ class RunSource:
 
     def _instance_rows(self) -> np.ndarray:
         if "instance_rows" not in self._cache:
-            inst = self.run.table("instances")["instance"].to_numpy()
+            inst = self.instance_numbers("instances")
             rows = np.full(self.n, -1, dtype=np.int64)
             rows[inst] = np.arange(len(inst))
+            if (rows < 0).any():
+                raise RunError(f"run {self.run.path}: instances.instance must be the row numbers 0..{self.n - 1}")
             self._cache["instance_rows"] = rows
         return self._cache["instance_rows"]
 
@@ -239,6 +283,7 @@ class RunSource:
                     ("instance", "modality", "feature", "position") if name == "feature_attributions" else ("instance",)
                 )
                 order = [c for c in keys if c in frame.columns]
+                self.instance_numbers(name)
                 frame = frame.sort_values(order, kind="stable", ignore_index=True)
                 cols = {c: frame[c].to_numpy() for c in frame.columns}
                 bounds = np.searchsorted(cols["instance"], np.arange(self.n + 1))
@@ -370,6 +415,7 @@ class RunSource:
         """The media files of one instance: ``media/<key>/<instance row>.<ext>`` (docs/run-format.md)."""
         out = []
         for key, mime in self.interaction.media.items():
+            safe_name(key, "media key")  # read_run checked it too: a folder name, never a path
             folder = self.run.path / "media" / key
             if not folder.is_dir():
                 continue
@@ -382,8 +428,11 @@ class RunSource:
         """The file ``media/<key>/<name>`` inside this run; refuses anything that would leave ``media/<key>``."""
         if key not in self.interaction.media:
             raise NotFound(f"run {self.run_id!r} has no media {key!r}")
-        if not MEDIA_NAME.match(name) or name in (".", ".."):
-            raise NotFound(f"bad media file name {name!r}")
+        try:
+            safe_name(key, "media key")
+            safe_name(name, "media file")
+        except RunError:
+            raise NotFound(f"bad media file name {key!r}/{name!r}") from None
         root = (self.run.path / "media" / key).resolve()
         path = (root / name).resolve()
         if path.parent != root or not path.is_file():
@@ -447,3 +496,214 @@ def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
         "columns": cols,
         "shapley": shapley,
     }
+
+
+# -- live runs: one snapshot at a time, reloaded whole when the directory changes ----------------------------------
+def run_identity(path: Path) -> str:
+    """A short token naming the state of a run directory: changes when the directory is replaced (a new inode)
+    or ``manifest.json``, ``dataset.npz`` or a table file is rewritten (inode, size, modification time). Only
+    ``stat`` calls (tens of microseconds); a missing directory or manifest raises ``OSError``."""
+    st = os.stat(path)
+    parts = [f"{st.st_dev}.{st.st_ino}"]
+    found_manifest = False
+    with os.scandir(path) as entries:
+        for entry in entries:
+            name = entry.name
+            if name == "manifest.json" or name.endswith((".parquet", ".npz")):
+                s = entry.stat(follow_symlinks=True)
+                parts.append(f"{name}:{s.st_ino}.{s.st_size}.{s.st_mtime_ns}")
+                found_manifest = found_manifest or name == "manifest.json"
+    if not found_manifest:
+        raise FileNotFoundError(f"{path}/manifest.json")
+    parts.sort()
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Body:
+    """A response body built once per snapshot, with its gzip form made on first demand."""
+
+    raw: bytes
+    media_type: str
+    gzip: bytes | None = None
+    key: str = ""
+    charged: int = 0  # bytes counted against the cache
+
+
+class LiveRun:
+    """A served run directory: the current :class:`RunSource` snapshot, reopened whole when the directory changes.
+
+    :meth:`read` builds a result from one snapshot and checks afterwards that the directory did not change while
+    it read; if it did (a writer swapped the run in between), the snapshot is dropped and the result built again
+    from the new one, so no response mixes two states of a run. :meth:`body` keeps built response bodies per
+    snapshot in a cache of at most ``cache_bytes`` (least recently used first out).
+    """
+
+    RETRIES = 4
+
+    def __init__(
+        self,
+        run_id: str,
+        path: Path,
+        *,
+        limits: RunLimits | None = None,
+        max_instances: int | None = None,
+        cache_bytes: int = 256 << 20,
+    ) -> None:
+        self.run_id = run_id
+        self.path = path
+        self.limits = limits
+        self.max_instances = max_instances
+        self.cache_bytes = cache_bytes
+        self._lock = threading.Lock()
+        self._source: RunSource | None = None
+        self._bodies: OrderedDict[str, Body] = OrderedDict()
+        self._body_size = 0
+        self.reloads = 0
+        try:  # open now: an unreadable run is refused when the server starts
+            self._open(run_identity(path))
+        except OSError:
+            RunSource.open(run_id, path, limits=limits)  # says what is missing
+            raise
+
+    # -- snapshots -------------------------------------------------------------------------------------------------
+    def _open(self, token: str) -> RunSource:
+        with self._lock:
+            if self._source is not None and self._source.token == token:
+                return self._source
+        source = RunSource.open(self.run_id, self.path, limits=self.limits, max_instances=self.max_instances)
+        if run_identity(self.path) != token:  # changed while the manifest was read
+            raise _Changed
+        source.token = token
+        with self._lock:
+            if self._source is not None and self._source.token == token:
+                return self._source  # another thread opened it meanwhile
+            if self._source is not None:
+                self.reloads += 1
+            self._source = source
+            self._bodies.clear()
+            self._body_size = 0
+        return source
+
+    def current(self) -> RunSource:
+        """The snapshot of the directory as it is now (reopened whole if it changed since the last call)."""
+        return self._retrying(lambda: self._open(run_identity(self.path)))
+
+    def token(self) -> str:
+        """The current state's token: a few ``stat`` calls when nothing changed."""
+        return self.current().token
+
+    def read(self, build: Callable[[RunSource], Any]) -> Any:
+        """``build(snapshot)`` on a snapshot that the directory still matched when the build ended."""
+
+        def attempt() -> Any:
+            source = self._open(run_identity(self.path))
+            with source.lock:
+                result = build(source)
+            if run_identity(self.path) != source.token:
+                raise _Changed
+            return result
+
+        return self._retrying(attempt)
+
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
+        for attempt in range(self.RETRIES + 1):
+            try:
+                return fn()
+            except (_Changed, FileNotFoundError):
+                pass
+            except RunError:
+                if self._stable():
+                    raise  # a broken run, not one caught halfway through being replaced
+            time.sleep(0.05 * (attempt + 1))
+        if not (self.path / "manifest.json").is_file():
+            raise RunError(f"run {self.path} is no longer a run directory (no manifest.json)")
+        raise RunChanging(f"run {self.run_id!r} is being replaced on disk; try again in a moment")
+
+    def _stable(self) -> bool:
+        try:
+            first = run_identity(self.path)
+            time.sleep(0.02)
+            return first == run_identity(self.path)
+        except OSError:
+            return False
+
+    # -- cached bodies ---------------------------------------------------------------------------------------------
+    def peek(self, key: str) -> Body | None:
+        """The cached body ``key`` when the directory is still in the cached snapshot's state, else None: a few
+        ``stat`` calls and a look-up, nothing that blocks (the server answers these without a worker thread)."""
+        source = self._source
+        if source is None:
+            return None
+        try:
+            if run_identity(self.path) != source.token:
+                return None
+        except OSError:
+            return None
+        return self._cached(source.token, key)
+
+    def body(self, key: str, build: Callable[[RunSource], bytes], media_type: str = "application/json") -> Body:
+        """The response body ``key`` of the current snapshot: from the cache, else built once and cached."""
+        source = self.current()
+        found = self._cached(source.token, key)
+        if found is not None:
+            return found
+
+        def make(source: RunSource) -> Body:
+            found = self._cached(source.token, key)  # built by another request while this one waited
+            if found is not None:
+                return found
+            made = Body(build(source), media_type, key=f"{source.token}:{key}")
+            self._store(made)
+            return made
+
+        return self.read(make)
+
+    def _cached(self, token: str, key: str) -> Body | None:
+        with self._lock:
+            found = self._bodies.get(f"{token}:{key}")
+            if found is not None:
+                self._bodies.move_to_end(found.key)
+            return found
+
+    def _store(self, body: Body) -> None:
+        with self._lock:
+            token = body.key.split(":", 1)[0]
+            if self._source is None or self._source.token != token or len(body.raw) > self.cache_bytes // 4:
+                return
+            self._bodies[body.key] = body
+            self._charge(body, len(body.raw))
+
+    def _charge(self, body: Body, size: int) -> None:
+        body.charged += size
+        self._body_size += size
+        while self._body_size > self.cache_bytes and self._bodies:
+            _, old = self._bodies.popitem(last=False)
+            self._body_size -= old.charged
+            old.charged = 0
+
+    def gzipped(self, body: Body, level: int) -> bytes:
+        """The gzip form of a body, made once (at ``level``) and kept with it while it is cached."""
+        packed = body.gzip
+        if packed is None:
+            import gzip
+
+            packed = gzip.compress(body.raw, compresslevel=level, mtime=0)
+            with self._lock:
+                if body.gzip is None:
+                    body.gzip = packed
+                    if self._bodies.get(body.key) is body:
+                        self._charge(body, len(packed))
+        return packed
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._body_size
+
+
+class _Changed(ModalensError):
+    """The run directory changed while it was read (internal: the read is retried on the new state)."""
+
+
+class RunChanging(RunError):
+    """A run directory kept changing while a request read it (a writer is replacing it)."""

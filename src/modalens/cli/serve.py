@@ -10,16 +10,63 @@ import typer
 
 def serve_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to serve (read-only)", exists=True)],
-    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the app private")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 127.0.0.1 keeps the app private (others need --allow-remote)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8765,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open a browser tab")] = True,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow a --host other machines can reach; every request then needs the printed URL's token",
+        ),
+    ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A host name the server answers to besides loopback names (repeatable; * = any)"),
+    ] = None,
+    frame_ancestor: Annotated[
+        list[str] | None,
+        typer.Option(help="An origin allowed to embed the app in a frame, e.g. https://jupyter.example (repeatable)"),
+    ] = None,
+    max_instances: Annotated[int, typer.Option(help="Refuse runs with more instances than this")] = 5_000_000,
+    max_rows: Annotated[int, typer.Option(help="Refuse tables that claim more rows than this")] = 200_000_000,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Embedding model of the feature runs ('two-tower', 'two-tower:PATH', 'hf:DIR'): the Features "
+            "query then embeds new captions and images"
+        ),
+    ] = None,
 ) -> None:
     """Open the visual analytics app on one or more run directories."""
     from modalens.app.server import serve
-    from modalens.runs import RunError
+    from modalens.runs import RunError, RunLimits
 
+    embedder = None
+    if model is not None:
+        from modalens.cli.common import error_exit
+        from modalens.cli.feature_inputs import check_model_spec, load_model
+
+        try:
+            check_model_spec(model)
+            embedder = load_model(model)
+        except (ValueError, OSError, ImportError) as exc:
+            raise error_exit(exc) from exc
     try:
-        serve(run_dirs, host=host, port=port, open_browser=open_browser)
+        serve(
+            run_dirs,
+            host=host,
+            port=port,
+            open_browser=open_browser,
+            allow_remote=allow_remote,
+            allowed_hosts=allowed_host or (),
+            frame_ancestors_extra=frame_ancestor or (),
+            limits=RunLimits(max_rows=max_rows),
+            max_instances=max_instances,
+            model=embedder,
+        )
     except RunError as exc:
         raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
 
