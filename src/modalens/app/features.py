@@ -195,7 +195,12 @@ def query_document(
                     "this caption is not one of the run's, and the server has no model to embed new inputs: start it "
                     "with modalens serve RUN --model two-tower (or the run's model)"
                 )
-            emb = model.encode_images([image]) if image is not None else model.encode_texts([text])
+            try:
+                emb = model.encode_images([image]) if image is not None else model.encode_texts([text])
+            except Exception as exc:  # the model's own error, whatever its type: one line, not a server error
+                from modalens.features.errors import FeatureError
+
+                raise FeatureError(f"the server's model could not embed this input: {exc}") from exc
             ext = _extractor(source)
             if emb.shape[1] != ext.d_in:
                 raise NotFound(

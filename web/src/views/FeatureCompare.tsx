@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { paths, useDocument } from "../api";
+import { embeddedData, paths, useDocument } from "../api";
 import { Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { CATEGORIES, categoryColor, densityHistogram } from "../featureStats";
 import { fmt, num, pct } from "../stats";
@@ -55,6 +55,12 @@ export function FeatureCompare({ run, others, d }: { run: RunInfo; others: RunIn
   }, [others, other]);
   const cmp = useDocument<FeatureComparisonDoc>(other ? `api/features-compare/${encodeURIComponent(run.id)}/${encodeURIComponent(other)}?match=${match}` : null);
   const otherDoc = useDocument<FeatureDoc>(other ? `${paths.manifest(other)}/features` : null);
+  if (embeddedData())
+    return (
+      <Panel title="Compare feature runs" id="feature-compare">
+        <Empty title="Comparing runs needs the live server" hint={<>This is an exported file. Serve both runs with <code>modalens serve RUN_A RUN_B</code>, or compare them with <code>modalens features compare RUN_A RUN_B</code>.</>} />
+      </Panel>
+    );
   if (!others.length)
     return (
       <Panel title="Compare feature runs" id="feature-compare">

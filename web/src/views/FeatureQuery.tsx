@@ -69,6 +69,12 @@ export function FeatureQuery({ run, d, derived, onPick }: { run: RunInfo; d: Fea
     reader.readAsDataURL(file);
   };
   const index = useMemo(() => new Map((d.columns.feature ?? []).map((f, i) => [Number(f), i])), [d]);
+  if (embeddedData())
+    return (
+      <Panel title="Query" id="feature-query">
+        <Empty title="The query needs the live server" hint={<>This is an exported file. Open the run with <code>modalens serve RUN</code> to ask which features fire on an image or a caption.</>} />
+      </Panel>
+    );
   if (!d.has_codes)
     return (
       <Panel title="Query" id="feature-query">
