@@ -267,6 +267,12 @@ def save_parquet(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
         "media": {k: c.mime for k, c in dataset.media.items()},
     }
     for name, m in dataset.modalities.items():
+        if m.tokens is not None or m.patches is not None:
+            what = "token ids" if m.tokens is not None else "image patches"
+            raise DatasetError(
+                f"{target}: modality {name!r} holds {what}; the Parquet layout stores float features only -- save "
+                "the dataset as .npz"
+            )
         _, t, d = m.values.shape
         inner = pa.FixedSizeListArray.from_arrays(pa.array(m.values.reshape(-1), pa.float32()), d)
         columns[f"values/{name}"] = pa.FixedSizeListArray.from_arrays(inner, t)
@@ -301,48 +307,147 @@ def save_parquet(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
     return write_atomically(target, lambda tmp: pq.write_table(table, tmp), suffix=".parquet")
 
 
-_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8}
 _ARROW_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, TypeError, KeyError, IndexError)
+_PHYSICAL_WIDTH = {0: 1, 1: 4, 2: 8, 3: 12, 4: 4, 5: 8, 6: 4}  # BOOLEAN .. BYTE_ARRAY (its dictionary index)
 
 
-def _leaves(dtype: Any) -> int:
-    """How many Parquet leaf columns an Arrow type is stored as."""
-    import pyarrow as pa  # noqa: PLC0415
+class _Thrift:
+    """A reader of the Thrift compact protocol, enough to walk a Parquet footer without trusting it.
 
-    if isinstance(dtype, pa.ListType | pa.LargeListType | pa.FixedSizeListType):
-        return _leaves(dtype.value_type)
-    if isinstance(dtype, pa.StructType):
-        return sum(_leaves(dtype.field(i).type) for i in range(dtype.num_fields))
-    if isinstance(dtype, pa.MapType):
-        return _leaves(dtype.key_type) + _leaves(dtype.item_type)
-    return 1
-
-
-def _parquet_claims(source: Path, parquet: Any, budget: Budget) -> list[str]:
-    """Claim every column's decoded size from the footer, before reading; returns the byte-array leaf paths.
-
-    Fixed-width leaves claim values x width; byte-array leaves (strings, binary) are read dictionary-encoded and
-    claim their index array here and their decoded bytes once the dictionary is known (see ``_decode``).
+    Arrow aborts the process (an uncaught C++ exception) when Python asks for the metadata of a column chunk whose
+    statistics are inconsistent, so the sizes a footer claims are read here, with every length checked against the
+    bytes that remain, before Arrow builds anything from it.
     """
-    md = parquet.metadata
-    fields = parquet.schema_arrow
-    owner: list[str] = []
-    for field in fields:
-        owner += [field.name] * _leaves(field.type)
-    if len(owner) != md.num_columns:
-        raise DatasetError(f"{source}: the Parquet schema and its column chunks disagree ({md.num_columns} chunks)")
+
+    def __init__(self, data: bytes, source: Path) -> None:
+        self.data, self.pos, self.source = data, 0, source
+
+    def fail(self, what: str) -> DatasetError:
+        return DatasetError(f"{self.source}: the Parquet footer is corrupt ({what} at footer byte {self.pos})")
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise self.fail("it ends early")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 70:
+                raise self.fail("an integer longer than 10 bytes")
+
+    def zigzag(self) -> int:
+        v = self.varint()
+        return (v >> 1) ^ -(v & 1)
+
+    def binary(self) -> bytes:
+        n = self.varint()
+        if n > len(self.data) - self.pos:
+            raise self.fail(f"a string of {n} bytes past the end")
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
+    def value(self, kind: int, depth: int) -> Any:
+        """One value of compact type ``kind``: ints, bytes, lists, and structs as {field id: value}."""
+        if depth > 32:
+            raise self.fail("structures nested more than 32 deep")
+        if kind in (1, 2):
+            return kind == 1
+        if kind == 3:
+            return self.byte()
+        if kind in (4, 5, 6):
+            return self.zigzag()
+        if kind == 7:
+            if len(self.data) - self.pos < 8:
+                raise self.fail("a double past the end")
+            self.pos += 8
+            return None
+        if kind == 8:
+            return self.binary()
+        if kind in (9, 10):
+            head = self.byte()
+            size, elem = head >> 4, head & 0x0F
+            if size == 15:
+                size = self.varint()
+            if size > len(self.data) - self.pos:
+                raise self.fail(f"a list of {size} items past the end")
+            if elem in (1, 2):  # booleans in a list are one byte each
+                self.pos += size
+                return [None] * size
+            return [self.value(elem, depth + 1) for _ in range(size)]
+        if kind == 11:
+            size = self.varint()
+            if size == 0:
+                return {}
+            types = self.byte()
+            if 2 * size > len(self.data) - self.pos:
+                raise self.fail(f"a map of {size} items past the end")
+            return {i: (self.value(types >> 4, depth + 1), self.value(types & 0x0F, depth + 1)) for i in range(size)}
+        if kind == 12:
+            return self.struct(depth + 1)
+        raise self.fail(f"unknown field type {kind}")
+
+    def struct(self, depth: int = 0) -> dict[int, Any]:
+        fields: dict[int, Any] = {}
+        last = 0
+        while True:
+            head = self.byte()
+            if head == 0:
+                return fields
+            delta, kind = head >> 4, head & 0x0F
+            last = last + delta if delta else self.zigzag()
+            fields[last] = self.value(kind, depth)
+
+
+def _parquet_claims(source: Path, budget: Budget) -> list[str]:
+    """Claim every column's decoded size from the footer, before Arrow reads a page; returns byte-array leaf paths.
+
+    Fixed-width leaves claim values x width; byte-array leaves (strings, binary) claim their dictionary indices here
+    and are read dictionary-encoded, their decoded bytes claimed once the dictionary is known (``_decode``).
+    """
+    size = source.stat().st_size
+    with source.open("rb") as handle:
+        if size < 12:
+            raise DatasetError(f"{source}: not a readable Parquet file (only {size} bytes)")
+        handle.seek(size - 8)
+        tail = handle.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1":
+            raise DatasetError(f"{source}: not a readable Parquet file (no PAR1 footer magic; encrypted or truncated)")
+        if length > size - 12:
+            raise DatasetError(f"{source}: not a readable Parquet file (a {length}-byte footer in {size} bytes)")
+        handle.seek(size - 8 - length)
+        footer = _Thrift(handle.read(length), source).struct()
+    leaves: list[int] = []  # type_length of each leaf, in column order
+    for element in footer.get(2) or []:
+        if isinstance(element, dict) and not element.get(5):  # no children: a leaf
+            leaves.append(int(element.get(2) or 0))
     claims: dict[str, int] = {}
     byte_arrays: list[str] = []
-    for i in range(md.num_columns):
-        column = md.schema.column(i)
-        if column.physical_type == "BYTE_ARRAY":
-            byte_arrays.append(column.path)
-        width = _WIDTHS.get(column.physical_type, 4)
-        if column.physical_type == "FIXED_LEN_BYTE_ARRAY":
-            width = max(int(column.length or 0), 1)
-        for g in range(md.num_row_groups):
-            chunk = md.row_group(g).column(i)
-            claims[owner[i]] = claims.get(owner[i], 0) + max(int(chunk.num_values), 0) * width
+    for group in footer.get(4) or []:
+        columns = group.get(1) if isinstance(group, dict) else None
+        for index, chunk in enumerate(columns or []):
+            meta = chunk.get(3) if isinstance(chunk, dict) else None
+            if not isinstance(meta, dict):
+                raise DatasetError(f"{source}: the Parquet footer is corrupt (a column chunk without metadata)")
+            if chunk.get(1):
+                raise DatasetError(f"{source}: a column chunk refers to another file ({chunk[1]!r}); refused")
+            path = [p.decode("utf-8", "replace") for p in meta.get(3) or [] if isinstance(p, bytes)]
+            kind, count = meta.get(1), meta.get(5)
+            if not path or not isinstance(kind, int) or not isinstance(count, int) or count < 0:
+                raise DatasetError(f"{source}: the Parquet footer is corrupt (column chunk {index} of a row group)")
+            width = _PHYSICAL_WIDTH.get(kind, 1)
+            if kind == 7:  # FIXED_LEN_BYTE_ARRAY
+                width = max(leaves[index] if index < len(leaves) else 1, 1)
+            if kind == 6 and ".".join(path) not in byte_arrays:
+                byte_arrays.append(".".join(path))
+            claims[path[0]] = claims.get(path[0], 0) + count * width
     for name, nbytes in claims.items():
         budget.claim(f"column {name!r}", nbytes)
     return byte_arrays
@@ -413,7 +518,7 @@ def load_parquet(
     if duplicated:
         raise DatasetError(f"{source}: column names must be distinct; {duplicated} repeat")
     try:
-        byte_arrays = _parquet_claims(source, probe, budget)
+        byte_arrays = _parquet_claims(source, budget)
         reader = pq.ParquetFile(source, read_dictionary=byte_arrays)
         # row group by row group: Arrow cannot read nested dictionary columns across row groups in one go
         tables = [reader.read_row_group(i) for i in range(reader.num_row_groups)]

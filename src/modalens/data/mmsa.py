@@ -219,7 +219,8 @@ def load_mmsa(
         mask = _concat([p["masks"][m] for p in parts])
         token_lists = None
         if kind == "text" and words == "auto" and any(p["words"] is not None for p in parts):
-            token_lists = [w for p in parts for w in p["words"]]
+            blank = [""] * values.shape[1]  # a split without raw_text has no words
+            token_lists = [w for p in parts for w in (p["words"] or [blank] * len(p["ids"]))]
         report["nonfinite_replaced"][m] = int(sum(p["fixed"][m] for p in parts))
         mods.append(
             Modality(

@@ -24,6 +24,8 @@ from .hostile import MARKER, write_hostile
 from .mutate import write_mutations
 from .seeds import write_seeds
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the harness caps memory with POSIX setrlimit")
+
 CASES = int(os.environ.get("MODALENS_FUZZ_CASES", "60"))
 START = int(os.environ.get("MODALENS_FUZZ_START", "0"))
 

@@ -1,8 +1,10 @@
 """Child process of the fuzz harness: load each file of a manifest and print one line per file.
 
-Run as ``python worker.py MANIFEST START``. For case ``i`` it prints ``S i`` before touching the file and
-``R i {json}`` after, flushing each line, so the parent attributes a crash or a hang to the last ``S`` without an
-``R``. The JSON holds ``outcome``:
+Run as ``python worker.py MANIFEST START STOP`` (cases ``START`` to ``STOP - 1``). ``MODALENS_FUZZ_MEMORY``
+(bytes) caps its address space with ``setrlimit(RLIMIT_AS)`` before anything else is imported (here rather than in
+a ``preexec_fn``, which is not safe in a parent with threads, as a pytest process holding torch and pyarrow is).
+For case ``i`` it prints ``S i`` before touching the file and ``R i {json}`` after, flushing each line, so the
+parent attributes a crash or a hang to the last ``S`` without an ``R``. The JSON holds ``outcome``:
 
 - ``error``: a ``ModalensError`` whose message names the file; ``unnamed``: one that does not;
 - ``ok``: the file loaded, and an independent reading of the same file (plain numpy, pyarrow or h5py, or a pickle
@@ -17,16 +19,25 @@ the ``ModalensError`` itself propagated, as it does (with its traceback) under `
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import pickle
-import sys
-import time
-import traceback
-from pathlib import Path
+import os
 
-import numpy as np
+if os.environ.get("MODALENS_FUZZ_MEMORY"):  # the memory cap, set before anything big is imported or allocated
+    import resource
+
+    _cap = int(os.environ["MODALENS_FUZZ_MEMORY"])
+    resource.setrlimit(resource.RLIMIT_AS, (_cap, _cap))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def _where(exc: BaseException) -> str:
@@ -205,13 +216,17 @@ ORACLES = {"native": _check_npz, "parquet": _check_parquet, "mmsa": _check_mmsa,
 
 def main() -> None:
     cases = json.loads(Path(sys.argv[1]).read_text())
-    import modalens.data.loaders  # noqa: F401  (import once, before the first case)
+    start, stop = int(sys.argv[2]), min(int(sys.argv[3]), len(cases))
+    import h5py  # noqa: F401  (import everything once, before the first case, while memory is fresh)
+    import pyarrow.parquet  # noqa: F401
 
-    if any(case.get("mode", "").startswith("cli") for case in cases[int(sys.argv[2]) :]):
+    import modalens.data.loaders  # noqa: F401
+
+    if any(case.get("mode", "").startswith("cli") for case in cases[start:stop]):
         import modalens.cli.main  # noqa: F401
         import modalens.models.glass_box  # noqa: F401
 
-    for i in range(int(sys.argv[2]), len(cases)):
+    for i in range(start, stop):
         print(f"S {i}", flush=True)
         case = cases[i]
         began = time.perf_counter()
