@@ -117,7 +117,7 @@ def test_one_registry_holds_every_method_with_its_capabilities():
 def test_declared_options_come_from_the_signatures():
     perm = get_method("permutation")
     assert perm.options["n_permutations"] == 16 and perm.options["granularity"] == "steps"
-    assert set(get_method("exact").options) == {"granularity", "batch_size", "progress", "max_players"}
+    assert set(get_method("exact").options) == {"granularity", "batch_size", "progress", "max_players", "players"}
     shared = {"n_permutations": 8, "seed": 3, "batch_size": 64, "progress": False, "unrelated": 1}
     assert perm.accepted(shared) == {"n_permutations": 8, "seed": 3, "batch_size": 64, "progress": False}
     assert get_method("exact").accepted(shared) == {"batch_size": 64, "progress": False}

@@ -115,6 +115,8 @@ export interface GlobalSummary {
   error_by_type: Record<string, ErrorOfType> | null;
   /** what `error_by_type.*.error` measures */
   error_measure: "mean absolute error" | "error rate" | null;
+  /** modality -> mean MM-SHAP share (sum of its players' absolute Shapley values over all players'; T-SHAP for the text, V-SHAP for the image); runs with token or patch modalities */
+  mm_shap: Record<string, number> | null;
 }
 
 /** How the `projection` table was made. */
@@ -209,6 +211,10 @@ export interface ModalityDescription {
   has_mask: boolean;
   /** whether the modality carries words (text) */
   has_words: boolean;
+  /** token modalities: the vocabulary's ids */
+  tokens: TokenDescription | null;
+  /** patch (image) modalities: the grid */
+  patches: PatchDescription | null;
 }
 
 /** The error within one interaction type. */
@@ -217,6 +223,30 @@ export interface ErrorOfType {
   count: number;
   /** mean absolute error (regression) or error rate (classes) */
   error: number | null;
+}
+
+/** A token modality's vocabulary facts (`TokenSpec`). */
+export interface TokenDescription {
+  /** the padding token's id */
+  pad_id: number;
+  /** the `[MASK]` token's id, or null when the vocabulary has none */
+  mask_id: number | null;
+  /** ids never masked and never players (padding included) */
+  special_ids: number[];
+  vocab_size: number | null;
+  /** the tokenizer's name */
+  tokenizer: string | null;
+}
+
+/** A patch modality's grid (`PatchGrid`): step k is grid row k // cols, column k % cols. */
+export interface PatchDescription {
+  rows: number;
+  cols: number;
+  /** pixels per patch, vertically */
+  height: number;
+  /** pixels per patch, horizontally */
+  width: number;
+  channels: number;
 }
 
 /** A run's manifest, by kind. */
@@ -317,6 +347,34 @@ export interface FeatureAttributionsRow {
   std_error?: number | null;
 }
 
+/** `word_attributions` (interaction runs, optional): the words of token modalities: each word's attribution is the sum of its pieces' */
+export interface WordAttributionsRow {
+  instance: number;
+  modality: string;
+  /** the word's number in the instance (0, 1 ...) */
+  word: number;
+  /** the word */
+  text: string | null;
+  /** attribution: the sum of its pieces' (`feature_attributions` rows of its positions) */
+  value: number;
+  /** how many word pieces it has */
+  pieces: number;
+  /** the step of its first piece */
+  position: number;
+  /** standard error of sampled estimates */
+  std_error?: number | null;
+}
+
+/** `mm_shap` (interaction runs, optional): MM-SHAP's modality shares per instance, from the step-level (token, patch, frame) Shapley values */
+export interface MmShapRow {
+  instance: number;
+  modality: string;
+  /** sum of the modality's absolute values over all players' (T-SHAP for text) */
+  share: number;
+  /** sum of the modality's absolute values */
+  abs_total: number;
+}
+
 /** `feature_importance` (interaction runs, optional): global importance of named features and of words (`word:<word>`) */
 export interface FeatureImportanceRow {
   modality: string;
@@ -371,6 +429,8 @@ export interface InteractionTables {
   interactions: InteractionsRow;
   outputs: OutputsRow;
   feature_attributions: FeatureAttributionsRow;
+  word_attributions: WordAttributionsRow;
+  mm_shap: MmShapRow;
   feature_importance: FeatureImportanceRow;
   templates: TemplatesRow;
   template_members: TemplateMembersRow;

@@ -3,9 +3,12 @@
 Layout (all arrays plain numeric or fixed-width unicode; ``np.load(..., allow_pickle=False)`` reads it):
 
 - ``__modalens__``: UTF-8 JSON (as uint8) with ``format_version``, ``name``, ``label_kind``, ``class_names``,
-  ``modalities`` (name, kind, feature_names, has_mask, has_words), ``meta_columns``, ``media`` (key -> mime).
-- ``values/<modality>``: float32 ``[N, T, D]``; ``mask/<modality>``: bool ``[N, T]``; ``words/<modality>``: ``<U``
-  ``[N, T]``.
+  ``modalities`` (name, kind, feature_names, has_mask, has_words; token modalities ``tokens``, ``has_segments``;
+  patch modalities ``patches``), ``meta_columns``, ``media`` (key -> mime).
+- ``values/<modality>``: float32 ``[N, T, D]`` (token modalities: int64 ids ``[N, T]``); ``mask/<modality>``: bool
+  ``[N, T]``; ``words/<modality>``: ``<U`` ``[N, T]``.
+- token modalities: ``word_index/<modality>`` int64 ``[N, T]``; ``word_texts/<modality>`` ``<U`` ``[N, W]`` (the
+  words, ``""`` after an instance's last); ``segments/<modality>`` int64 ``[N, T]`` when present.
 - ``labels``, ``ids``, ``splits``, ``texts``: ``[N]``.
 - ``meta/<column>``: ``[N]`` numeric or unicode; for text columns ``meta_null/<column>`` (bool ``[N]``) marks missing
   values. Columns of mixed types are stored as text.
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.atomic import write_atomically
-from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
+from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset, PatchGrid, TokenSpec
 from modalens.data.limits import Budget, Limits, resolve
 
 FORMAT_VERSION = 1
@@ -49,15 +52,25 @@ def save_dataset(dataset: MultimodalDataset, path: str | os.PathLike) -> Path:
         "media": {k: c.mime for k, c in dataset.media.items()},
     }
     for name, m in dataset.modalities.items():
-        header["modalities"].append(
-            {
-                "name": name,
-                "kind": m.kind,
-                "feature_names": m.feature_names,
-                "has_mask": m.mask is not None,
-                "has_words": m.words is not None,
-            }
-        )
+        spec = {
+            "name": name,
+            "kind": m.kind,
+            "feature_names": m.feature_names,
+            "has_mask": m.mask is not None,
+            "has_words": m.words is not None,
+        }
+        if m.tokens is not None:
+            spec["tokens"] = m.tokens.to_dict()
+            spec["has_segments"] = m.segment_ids is not None
+            arrays[f"word_index/{name}"] = m.word_index
+            width = max([len(w) for w in m.word_texts or []] + [0])
+            rows = [list(w) + [""] * (width - len(w)) for w in m.word_texts or [[] for _ in range(len(dataset))]]
+            arrays[f"word_texts/{name}"] = np.asarray(rows, dtype=str).reshape(len(dataset), width)
+            if m.segment_ids is not None:
+                arrays[f"segments/{name}"] = m.segment_ids
+        if m.patches is not None:
+            spec["patches"] = m.patches.to_dict()
+        header["modalities"].append(spec)
         arrays[f"values/{name}"] = m.values
         if m.mask is not None:
             arrays[f"mask/{name}"] = m.mask
@@ -133,20 +146,42 @@ def _read_dataset(source: Path, reader: _Archive, header: dict) -> MultimodalDat
     modalities = []
     for spec in header["modalities"]:
         name = spec["name"]
-        values = get(f"values/{name}", kinds="fiu", ndim=3, first=n)
+        tokens = spec.get("tokens")
+        values = get(f"values/{name}", kinds="iu" if tokens else "fiu", ndim=2 if tokens else 3, first=n)
         t = values.shape[1]
         mask = get(f"mask/{name}", kinds="b", shape=(n, t)) if spec["has_mask"] else None
         words = get(f"words/{name}", kinds="U", shape=(n, t)).tolist() if spec["has_words"] else None
-        modalities.append(
-            Modality(
+        extra: dict = {}
+        if tokens is not None:
+            index = get(f"word_index/{name}", kinds="i", shape=(n, t)).astype(np.int64)
+            texts = get(f"word_texts/{name}", kinds="U", ndim=2, first=n)
+            counts = index.max(axis=1, initial=-1) + 1
+            if texts.shape[1] < counts.max(initial=0):
+                raise DatasetError(
+                    f"{source}: entry 'word_texts/{name}' holds {texts.shape[1]} words per instance; word_index "
+                    f"counts up to {int(counts.max())}"
+                )
+            extra = {
+                "tokens": tokens,
+                "word_index": index,
+                "word_texts": [row[:c] for row, c in zip(texts.tolist(), counts.tolist(), strict=True)],
+                "segment_ids": get(f"segments/{name}", kinds="iu", shape=(n, t)) if spec["has_segments"] else None,
+            }
+        if spec.get("patches") is not None:
+            extra["patches"] = spec["patches"]
+        try:
+            modality = Modality(
                 name=name,
                 kind=spec["kind"],
                 values=values,
                 mask=mask,
                 feature_names=spec["feature_names"],
                 words=words,
+                **extra,
             )
-        )
+        except DatasetError as exc:
+            raise DatasetError(f"{source}: {exc}") from exc
+        modalities.append(modality)
     labels = get("labels", kinds="biuf", shape=(n,)) if "labels" in reader.entries else None
     optional = {k: get(k, kinds="U", shape=(n,)).tolist() for k in ("splits", "texts") if k in reader.entries}
     meta = None
@@ -352,10 +387,26 @@ def check_header(source: Path, header: object, where: str, *, steps: bool = Fals
             raise DatasetError(f"{at}: modality {name!r} 'kind' must be a string")
         if not _strings(spec.get("feature_names")):
             raise DatasetError(f"{at}: modality {name!r} 'feature_names' must be a list of strings")
-        for flag in ("has_mask", "has_words"):
+        for flag in ("has_mask", "has_words", "has_segments"):
             if not isinstance(spec.get(flag, False), bool):
                 raise DatasetError(f"{at}: modality {name!r} {flag!r} must be true or false")
-        clean = {**spec, "has_mask": spec.get("has_mask", False), "has_words": spec.get("has_words", False)}
+        clean = {
+            **spec,
+            "has_mask": spec.get("has_mask", False),
+            "has_words": spec.get("has_words", False),
+            "has_segments": spec.get("has_segments", False),
+            "tokens": None,
+            "patches": None,
+        }
+        try:
+            if spec.get("tokens") is not None:
+                clean["tokens"] = TokenSpec.from_dict(spec["tokens"])
+            if spec.get("patches") is not None:
+                clean["patches"] = PatchGrid.from_dict(spec["patches"])
+        except (DatasetError, TypeError) as exc:
+            raise DatasetError(f"{at}: modality {name!r}: {exc}") from exc
+        if clean["tokens"] is not None and steps:
+            raise DatasetError(f"{at}: modality {name!r} holds token ids, which this layout does not store")
         if steps:
             t = spec.get("steps")
             if not isinstance(t, int) or isinstance(t, bool) or t < 0:

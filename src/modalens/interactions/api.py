@@ -85,7 +85,8 @@ def explain(
     run = _Stages(predictor, dataset, config)
     explanation = run.timed("modality", run.modality)
     if config.feature_method is not None:
-        explanation.feature_attributions = run.timed("features", run.features, explanation.target)
+        frames = run.timed("features", run.features, explanation.target)
+        explanation.feature_attributions, explanation.word_attributions = frames
     if config.templates and explanation.feature_attributions is not None:
         explanation.templates, explanation.template_members = run.timed("templates", run.templates, explanation)
     if config.emap or config.pid:
@@ -104,6 +105,7 @@ class _Stages:
         self.record = config.to_dict()  # the manifest's config: what was asked, with "auto" resolved
         self.shared = {  # settings any method may take; each method declares which it does
             "n_permutations": config.n_permutations,
+            "players": config.players,
             "batch_size": config.batch_size,
             "seed": config.seed,
             "progress": config.progress,
@@ -150,20 +152,25 @@ class _Stages:
             timings=self.timings,
         )
 
-    def features(self, targets: np.ndarray) -> pd.DataFrame:
-        """Per word / step and per named feature: the chosen method, once per granularity."""
+    def features(self, targets: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Per word / step and per named feature: the chosen method, once per granularity; and the words of token
+        modalities (each the sum of its pieces)."""
         spec, predictor = MethodsAt("feature")[self.config.feature_method], self.predictor
         granularities = self.config.granularities
         options = spec.accepted(self.shared)
 
         def attribute(ds: MultimodalDataset, idx: np.ndarray) -> pd.DataFrame:
-            frames = [
-                spec(predictor, ds, target=targets, index=idx, granularity=g, **options).to_frame(ds)
-                for g in granularities
-            ]
+            frames = []
+            for g in granularities:
+                result = spec(predictor, ds, target=targets, index=idx, granularity=g, **options)
+                frames.append(result.to_frame(ds).assign(_table="feature_attributions"))
+                words = result.word_frame(ds) if hasattr(result, "word_frame") else None
+                if words is not None:  # one frame travels back from a worker: the table is a column until split
+                    frames.append(words.assign(_table="word_attributions"))
             return pd.concat(frames, ignore_index=True)
 
-        return self.per_instance(attribute)
+        both = self.per_instance(attribute)
+        return _table_part(both, "feature_attributions"), _table_part(both, "word_attributions")
 
     def templates(self, explanation: Explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Frequent, influential multimodal feature sets from the feature attributions."""
@@ -187,6 +194,34 @@ class _Stages:
             method = "tsne" if len(self.dataset) <= 5000 else "umap"
         self.record["projection"] = method
         return project(explanation_vectors(explanation), method=method, seed=self.config.seed)
+
+
+_TABLE_COLUMNS = {
+    "feature_attributions": (
+        ["instance", "modality", "position", "feature", "value", "token"],
+        ["instance", "position"],
+    ),
+    "word_attributions": (
+        ["instance", "modality", "word", "text", "value", "pieces", "position"],
+        ["instance", "word", "pieces", "position"],
+    ),
+}
+
+
+def _table_part(frame: pd.DataFrame, table: str) -> pd.DataFrame | None:
+    """The rows of one table from a frame holding several (column ``_table``), with that table's columns only
+    (``std_error`` when the method estimated one); None for an empty word table."""
+    rows = frame[frame["_table"] == table]
+    if rows.empty and table == "word_attributions":
+        return None
+    columns, ints = _TABLE_COLUMNS[table]
+    if "std_error" in rows.columns:
+        columns = [*columns, "std_error"]
+    out = rows[columns].reset_index(drop=True)
+    for c in ints:
+        out[c] = out[c].astype(np.int64)
+    out["value"] = out["value"].astype(np.float64)
+    return out
 
 
 def explanation_vectors(explanation: Explanation) -> np.ndarray:

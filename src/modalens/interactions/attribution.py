@@ -12,6 +12,13 @@ Padded steps (step mask False) are never players: they keep their values in ever
 Masking uses ``predictor.masker`` exactly as the modality-level explainer does, so a word's value is "relative to the
 text baseline" in the same sense as the modality's value.
 
+Token modalities (ids with a :class:`~modalens.data.dataset.TokenSpec`) and patch modalities (images cut into a grid)
+play at the ``"steps"`` granularity only: a word piece or a patch is a player; special tokens (``[CLS]``, ``[SEP]``)
+are not players and stay in every coalition; an absent piece becomes the baseline token, an absent patch the image
+baseline. At the ``"features"`` granularity they have no players (their values stay as they are). With
+``players="words"`` the pieces of a word are one player, absent together. Either way each word gets the sum of its
+pieces (:attr:`FeatureAttribution.word_values`; with word players a piece holds an equal share of its word).
+
 Three methods, registered in the one method registry (:mod:`modalens.interactions.methods`; this level's view is
 :data:`FEATURE_METHODS`) and called by its contract ``method(predictor, dataset, *, target, index, **options)``:
 
@@ -50,6 +57,7 @@ from modalens.interactions.shapley import shapley_weights
 from modalens.models.predictor import GradientPredictor, Predictor
 
 GRANULARITIES: tuple[str, ...] = ("steps", "features")
+PLAYERS: tuple[str, ...] = ("steps", "words")
 MAX_EXACT_PLAYERS = 14
 # Upper bound on float cells (rows x T x D summed over modalities) in one model call: keeps a batch of long
 # sequences with wide features (e.g. 50 x 768 text embeddings) within a few hundred MB.
@@ -101,6 +109,15 @@ class FeatureAttribution(MethodResult):
         Method details (antithetic, permutations, completeness gap ...), JSON-ready.
     seconds
         Wall-clock time when called through the method registry (0 otherwise).
+    players
+        ``"steps"`` (each step, word piece or patch a player) or ``"words"`` (a token modality's word, all its
+        pieces together, one player).
+    word_values
+        Token modalities at the ``"steps"`` granularity: modality -> ``[N, W]`` value of each word, the sum of its
+        pieces (0 past an instance's last word); None otherwise.
+    word_std_error
+        Same shapes: the standard error of each word's value (from the same samples, so correlations between a
+        word's pieces count); None for exact and gradient methods.
     """
 
     level: ClassVar[str] = "feature"
@@ -115,6 +132,9 @@ class FeatureAttribution(MethodResult):
     base_value: np.ndarray | None = None
     info: dict = field(default_factory=dict)
     seconds: float = 0.0
+    players: str = "steps"
+    word_values: dict[str, np.ndarray] | None = None
+    word_std_error: dict[str, np.ndarray] | None = None
 
     @property
     def n_instances(self) -> int:
@@ -162,8 +182,9 @@ class FeatureAttribution(MethodResult):
     def to_frame(self, dataset: MultimodalDataset) -> pd.DataFrame:
         """Long table: instance, modality, position, feature, value, token (and std_error when estimated).
 
-        For ``"steps"`` one row per real step (mask True): ``feature = "*"``, ``position`` = the step, ``token`` =
-        the word for text modalities with words (else None). For ``"features"`` one row per named feature:
+        For ``"steps"`` one row per real step (mask True; for token modalities per real piece that is not a special
+        token): ``feature = "*"``, ``position`` = the step, ``token`` = the word (piece) for text modalities with
+        words (else None). For ``"features"`` one row per named feature:
         ``position = -1``, ``feature`` = its name, ``token`` = None. ``instance`` is the dataset row number.
         """
         rows = self.rows()
@@ -172,7 +193,7 @@ class FeatureAttribution(MethodResult):
             modality = dataset[name]
             se = None if self.std_error is None else self.std_error[name]
             if self.granularity == "steps":
-                r, pos = np.nonzero(modality.step_mask()[rows])
+                r, pos = np.nonzero(modality.player_mask()[rows])
                 feature = np.full(len(r), "*", dtype=object)
                 if modality.words is not None:
                     token = np.array([modality.words[rows[i]][p] for i, p in zip(r, pos, strict=True)], dtype=object)
@@ -199,6 +220,45 @@ class FeatureAttribution(MethodResult):
             parts.append(pd.DataFrame(frame))
         return pd.concat(parts, ignore_index=True)
 
+    def word_frame(self, dataset: MultimodalDataset) -> pd.DataFrame | None:
+        """Long table of the words of token modalities: instance, modality, word, text, value, pieces, position
+        (the word's first piece) and ``std_error`` for estimates; None without token modalities."""
+        if not self.word_values:
+            return None
+        rows = self.rows()
+        parts = []
+        for name, vals in self.word_values.items():
+            modality = dataset[name]
+            index = modality.word_index[rows]
+            counts = modality.word_counts()[rows]
+            r = np.repeat(np.arange(len(rows)), counts)
+            w = np.concatenate([np.arange(c) for c in counts]) if len(counts) else np.zeros(0, np.int64)
+            pieces = np.zeros(len(r), np.int64)
+            first = np.zeros(len(r), np.int64)
+            k = 0
+            for i, c in enumerate(counts):
+                owner = index[i]
+                for word in range(c):
+                    steps = np.flatnonzero(owner == word)
+                    pieces[k], first[k] = len(steps), steps[0]
+                    k += 1
+            texts = modality.word_texts
+            frame = {
+                "instance": rows[r].astype(np.int64),
+                "modality": np.full(len(r), name, dtype=object),
+                "word": w.astype(np.int64),
+                "text": np.array(
+                    [None if texts is None else texts[rows[i]][j] for i, j in zip(r, w, strict=True)], dtype=object
+                ),
+                "value": vals[r, w].astype(np.float64),
+                "pieces": pieces,
+                "position": first,
+            }
+            if self.word_std_error is not None:
+                frame["std_error"] = self.word_std_error[name][r, w].astype(np.float64)
+            parts.append(pd.DataFrame(frame))
+        return pd.concat(parts, ignore_index=True)
+
 
 # -- player layout and masked evaluation ------------------------------------------------------------------------
 
@@ -211,6 +271,7 @@ class _Layout:
     names: tuple[str, ...]
     offsets: tuple[int, ...]
     sizes: tuple[int, ...]
+    players: str = "steps"
 
     @property
     def n_slots(self) -> int:
@@ -221,26 +282,75 @@ class _Layout:
         return {m: flat[..., o : o + s] for m, o, s in zip(self.names, self.offsets, self.sizes, strict=True)}
 
 
-def _layout(predictor: Predictor, dataset: MultimodalDataset, granularity: str) -> _Layout:
+def _layout(predictor: Predictor, dataset: MultimodalDataset, granularity: str, players: str = "steps") -> _Layout:
     if granularity not in GRANULARITIES:
         raise AttributionError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
+    if players not in PLAYERS:
+        raise AttributionError(f"players must be one of {PLAYERS}, got {players!r}")
     names = tuple(predictor.modalities)
     missing = [m for m in names if m not in dataset.modalities]
     if missing:
         raise AttributionError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
-    axis = 1 if granularity == "steps" else 2
-    sizes = tuple(int(dataset[m].values.shape[axis]) for m in names)
+    bind_masker(predictor, dataset)
+    if granularity == "steps":
+        sizes = tuple(dataset[m].n_steps for m in names)
+    else:  # token ids and image pixels have no named features: no players at this granularity
+        sizes = tuple(dataset[m].named_features for m in names)
     offsets = tuple(int(x) for x in np.cumsum((0,) + sizes[:-1]))
-    return _Layout(granularity, names, offsets, sizes)
+    return _Layout(granularity, names, offsets, sizes, players if granularity == "steps" else "steps")
+
+
+def bind_masker(predictor: Predictor, dataset: MultimodalDataset) -> None:
+    """Let the predictor's masker learn the dataset's token and patch modalities (a masker without ``bind`` is
+    taken as it is)."""
+    bind = getattr(predictor.masker, "bind", None)
+    if bind is not None:
+        bind(dataset)
 
 
 def _player_mask(dataset: MultimodalDataset, layout: _Layout, rows: np.ndarray) -> np.ndarray:
-    """``[B, S]``: True for slots that are players of each instance (real steps; features of a non-empty modality)."""
+    """``[B, S]``: True for slots that are players of each instance (real steps -- for token modalities real pieces
+    that are not special tokens; features of a non-empty modality)."""
     parts = []
     for m, size in zip(layout.names, layout.sizes, strict=True):
-        steps = dataset[m].step_mask()[rows]
-        parts.append(steps if layout.granularity == "steps" else np.repeat(steps.any(1, keepdims=True), size, 1))
+        if layout.granularity == "steps":
+            parts.append(dataset[m].player_mask()[rows])
+        else:
+            parts.append(np.repeat(dataset[m].step_mask()[rows].any(1, keepdims=True), size, 1))
     return np.concatenate(parts, axis=1)
+
+
+def _player_groups(dataset: MultimodalDataset, layout: _Layout, rows: np.ndarray) -> np.ndarray:
+    """``[B, S]`` int: the player each slot belongs to (0 .. P-1 in slot order), -1 for slots that are not players.
+
+    A player is one slot, except with ``players="words"``, where all pieces of a token modality's word are one.
+    """
+    keys = []
+    for m, size in zip(layout.names, layout.sizes, strict=True):
+        modality = dataset[m]
+        if layout.granularity == "steps":
+            playing = modality.player_mask()[rows]
+            unit = modality.word_index[rows] if layout.players == "words" and modality.tokens is not None else None
+            if unit is None:
+                unit = np.broadcast_to(np.arange(size), playing.shape)
+        else:
+            playing = np.repeat(modality.step_mask()[rows].any(1, keepdims=True), size, 1)
+            unit = np.broadcast_to(np.arange(size), playing.shape)
+        keys.append(np.where(playing, unit, -1))
+    key = np.concatenate(keys, axis=1) if keys else np.zeros((len(rows), 0), np.int64)
+    # a new player starts wherever a playing slot's unit differs from the previous playing slot's, or a modality
+    # begins; units never decrease within a modality, so this numbers the players 0, 1, 2 ... in slot order
+    playing = key >= 0
+    starts = playing.copy()
+    for o, size in zip(layout.offsets, layout.sizes, strict=True):
+        if size < 2:
+            continue
+        seg, on = key[:, o : o + size], playing[:, o : o + size]
+        last = np.maximum.accumulate(np.where(on, np.arange(size), -1), axis=1)
+        prev_slot = np.concatenate([np.full((len(key), 1), -1), last[:, :-1]], axis=1)
+        prev_unit = np.where(prev_slot >= 0, np.take_along_axis(seg, np.maximum(prev_slot, 0), axis=1), -1)
+        starts[:, o : o + size] = on & (seg != prev_unit)
+    return np.where(playing, np.cumsum(starts, axis=1) - 1, -1)
 
 
 def _evaluate(
@@ -252,7 +362,7 @@ def _evaluate(
     batch_size: int,
 ) -> np.ndarray:
     """Model outputs ``[R, K]`` for rows ``(inst[r], keep[r])``: dataset row ``inst[r]`` with the player slots where
-    ``keep[r]`` is False replaced by the baseline (padded steps always keep their values)."""
+    ``keep[r]`` is False replaced by the baseline (padded steps and special tokens always keep their values)."""
     cells_per_row = sum(int(np.prod(dataset[m].values.shape[1:])) for m in layout.names)
     step = max(1, min(batch_size, MAX_BATCH_CELLS // max(cells_per_row, 1)))
     outs = []
@@ -264,12 +374,20 @@ def _evaluate(
             modality = dataset[m]
             real = modality.step_mask()[rows]
             if layout.granularity == "steps":
-                # one gather from [instances..., baseline]: a row's step comes from its instance when kept (or
-                # padding), else from the baseline slot -- a single pass instead of a copy plus np.where
-                t, d = modality.values.shape[1:]
-                table = np.concatenate([modality.values[uniq], predictor.masker.baseline(m, t, d)[None]])
-                source = np.where(part | ~real, local[:, None], len(uniq)) * t + np.arange(t)[None, :]
-                values[m] = np.take(table.reshape(-1, d), source.ravel(), axis=0).reshape(len(rows), t, d)
+                # one gather from [instances..., their baselines]: a row's step comes from its instance when kept
+                # (or not a player), else from the instance's baseline -- a single pass instead of a copy + np.where
+                t = modality.n_steps
+                own = modality.values[uniq]
+                table = np.concatenate([own, predictor.masker.fill(m, own)])
+                playing = modality.player_mask()[rows]
+                source = (
+                    np.where(part | ~playing, local[:, None], local[:, None] + len(uniq)) * t + np.arange(t)[None, :]
+                )
+                cells = table.reshape(2 * len(uniq) * t, -1)
+                taken = np.take(cells, source.ravel(), axis=0)
+                values[m] = taken.reshape(len(rows), t, *table.shape[2:])
+            elif part.shape[1] == 0:  # no named features (token ids, image pixels): the values stay as they are
+                values[m] = modality.values[rows]
             else:
                 cell = part[:, None, :] | ~real[:, :, None]
                 values[m] = predictor.masker.apply(m, modality.values[rows], cell)
@@ -295,6 +413,43 @@ def _empty_result(layout: _Layout, n: int, with_se: bool) -> tuple[np.ndarray, n
     return vals, (np.full((n, layout.n_slots), np.nan) if with_se else None)
 
 
+class _Words:
+    """The words of the token modalities of a steps layout: where each sits, and their values per instance."""
+
+    def __init__(self, dataset: MultimodalDataset, layout: _Layout, rows: np.ndarray, with_se: bool) -> None:
+        self.names = [m for m in layout.names if layout.granularity == "steps" and dataset[m].tokens is not None]
+        self.offsets = dict(zip(layout.names, layout.offsets, strict=True))
+        self.index = {m: dataset[m].word_index[rows] for m in self.names}
+        width = {m: int(dataset[m].word_counts()[rows].max(initial=0)) for m in self.names}
+        self.values = {m: np.zeros((len(rows), width[m])) for m in self.names}
+        self.se = {m: np.full((len(rows), width[m]), np.nan) for m in self.names} if with_se else None
+
+    def record(self, i: int, groups: np.ndarray, size: np.ndarray, phi: np.ndarray, samples: np.ndarray | None) -> None:
+        """Instance ``i``'s word values from its players' values ``phi`` (and their samples): ``groups`` gives each
+        slot's player, ``size`` each player's number of slots (a slot holds that share of its player)."""
+        for m in self.names:
+            index, o = self.index[m][i], self.offsets[m]
+            words = int(index.max(initial=-1)) + 1
+            if not words:
+                continue
+            on = np.flatnonzero(index >= 0)
+            g = groups[o + on]
+            share = np.zeros((len(phi), words))  # [P, W]: the part of each player in each word
+            np.add.at(share, (g, index[on]), 1.0 / size[g])
+            self.values[m][i, :words] = phi @ share
+            if self.se is not None and samples is not None and len(samples) > 1:
+                per_word = samples @ share
+                self.se[m][i, :words] = per_word.std(0, ddof=1) / np.sqrt(len(per_word))
+
+    def result(self, done: int | None = None) -> tuple[dict | None, dict | None]:
+        if not self.names:
+            return None, None
+        cut = slice(None) if done is None else slice(0, done)
+        values = {m: v[cut].copy() for m, v in self.values.items()}
+        se = None if self.se is None else {m: v[cut].copy() for m, v in self.se.items()}
+        return values, se
+
+
 def _package(
     layout: _Layout,
     method: str,
@@ -306,6 +461,7 @@ def _package(
     pred: np.ndarray,
     base: np.ndarray,
     info: dict,
+    words: tuple[dict | None, dict | None] = (None, None),
 ) -> FeatureAttribution:
     return FeatureAttribution(
         granularity=layout.granularity,
@@ -318,6 +474,9 @@ def _package(
         prediction=pred.copy(),
         base_value=base.copy(),
         info=dict(info),
+        players=layout.players,
+        word_values=words[0],
+        word_std_error=words[1],
     )
 
 
@@ -340,19 +499,21 @@ def _run_chunked(
 ) -> FeatureAttribution:
     """Shared driver: plan each instance's keep-rows, evaluate a chunk of instances in big batches, finish each.
 
-    ``plan(row, players)`` returns ``keep [R_i, S]`` whose first two rows are the full and the empty coalition, and
-    any state; ``finish(values [R_i], state, n_players)`` returns the instance's values and standard errors over its
-    players.
+    ``plan(row, groups)`` gets the player of each slot (``groups [S]``, -1 for slots that are not players) and
+    returns ``keep [R_i, S]`` whose first two rows are the full and the empty coalition, and any state;
+    ``finish(values [R_i], state, n_players)`` returns the instance's player values and their independent samples
+    (``[n_samples, P]``, or None for exact methods), from which the standard errors come.
     """
     n = len(rows)
     vals, se = _empty_result(layout, n, with_se)
     tgt, pred, base = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    words = _Words(dataset, layout, rows, with_se)
     n_eval, done = 0, 0
     bar = tqdm(total=n, desc=desc, unit="inst", disable=not progress, leave=False)
     try:
         for sl in _chunks(rows_per_instance, batch_size):
-            players = _player_mask(dataset, layout, rows[sl])
-            plans = [plan(int(r), p) for r, p in zip(rows[sl], players, strict=True)]
+            groups = _player_groups(dataset, layout, rows[sl])
+            plans = [plan(int(r), g) for r, g in zip(rows[sl], groups, strict=True)]
             keep = np.concatenate([k for k, _ in plans], axis=0)
             inst = np.repeat(rows[sl], [len(k) for k, _ in plans])
             out = _evaluate(predictor, dataset, layout, inst, keep, batch_size)
@@ -362,13 +523,20 @@ def _run_chunked(
             for j, (i, (_, state)) in enumerate(zip(range(sl.start, sl.stop), plans, strict=True)):
                 v = out[bounds[j] : bounds[j + 1], t[j]]
                 tgt[i], pred[i], base[i] = t[j], v[0], v[1]
-                if players[j].any():
-                    phi, err = finish(v, state, int(players[j].sum()))
-                    vals[i, players[j]] = phi
-                    if se is not None and err is not None:
-                        se[i, players[j]] = err
+                g = groups[j]
+                playing = g >= 0
                 if se is not None:
-                    se[i, ~players[j]] = 0.0  # not a player: exactly 0
+                    se[i, ~playing] = 0.0  # not a player: exactly 0
+                if not playing.any():
+                    continue
+                p = int(g.max()) + 1
+                phi, samples = finish(v, state, p)
+                size = np.bincount(g[playing], minlength=p).astype(np.float64)
+                vals[i, playing] = (phi / size)[g[playing]]  # a word's pieces share its value equally
+                if se is not None and samples is not None and len(samples) > 1:
+                    err = samples.std(0, ddof=1) / np.sqrt(len(samples))
+                    se[i, playing] = (err / size)[g[playing]]
+                words.record(i, g, size, phi, samples)
             done = sl.stop
             bar.update(sl.stop - sl.start)
     except KeyboardInterrupt:
@@ -383,11 +551,12 @@ def _run_chunked(
             pred[:done],
             base[:done],
             info,
+            words.result(done),
         )
         raise InterruptedExplanation(rows[:done], part) from None
     finally:
         bar.close()
-    return _package(layout, method, vals, se, n_eval, rows, tgt, pred, base, info)
+    return _package(layout, method, vals, se, n_eval, rows, tgt, pred, base, info, words.result())
 
 
 # -- permutation sampling ---------------------------------------------------------------------------------------
@@ -414,6 +583,7 @@ def permutation_shapley(
     seed: int = 0,
     progress: bool = True,
     index: np.ndarray | None = None,
+    players: str = "steps",
 ) -> FeatureAttribution:
     """Monte-Carlo Shapley values of steps or features by permutation sampling, batched across instances.
 
@@ -460,6 +630,9 @@ def permutation_shapley(
         Show a tqdm bar over instances.
     index
         Dataset rows to explain (ints or a boolean mask); all by default.
+    players
+        At the ``"steps"`` granularity: ``"steps"`` (every step, word piece and patch a player) or ``"words"`` (the
+        pieces of each word of a token modality one player, absent together; other modalities as ``"steps"``).
 
     Returns
     -------
@@ -480,16 +653,17 @@ def permutation_shapley(
     if batch_size < 1:
         raise AttributionError(f"batch_size must be at least 1, got {batch_size}")
     walks = n_permutations + (n_permutations % 2 if antithetic else 0)
-    layout = _layout(predictor, dataset, granularity)
+    layout = _layout(predictor, dataset, granularity, players)
     rows = resolve_index(dataset, index)
     tgt = check_target(target, len(dataset), rows)
-    n_players = _player_mask(dataset, layout, rows).sum(1)
+    n_players = _player_groups(dataset, layout, rows).max(axis=1, initial=-1) + 1
     cost = 2 + walks * np.maximum(n_players - 1, 0)
 
-    def plan(row: int, players: np.ndarray) -> tuple[np.ndarray, Any]:
-        p = int(players.sum())
-        slots = np.flatnonzero(players)
-        ends = np.stack([players, np.zeros_like(players)])
+    def plan(row: int, groups: np.ndarray) -> tuple[np.ndarray, Any]:
+        playing = groups >= 0
+        p = int(groups.max(initial=-1)) + 1
+        slots = np.flatnonzero(playing)
+        ends = np.stack([playing, np.zeros_like(playing)])
         if p < 2:  # 0 or 1 player: the full and empty coalitions decide everything
             return ends, None
         rng = np.random.default_rng((seed, row))
@@ -500,21 +674,27 @@ def permutation_shapley(
             rank = np.concatenate([rank, p - 1 - rank])
         # prefix k (1 .. p-1) of walk w keeps the players that joined before step k
         inner = rank[:, None, :] < np.arange(1, p)[None, :, None]  # [W, p-1, p]
-        keep = np.zeros((walks * (p - 1), players.size), dtype=bool)
-        keep[:, slots] = inner.reshape(-1, p)
+        keep = np.zeros((walks * (p - 1), groups.size), dtype=bool)
+        keep[:, slots] = inner.reshape(-1, p)[:, groups[slots]]
         return np.concatenate([ends, keep]), rank
 
     def finish(v: np.ndarray, rank: np.ndarray | None, p: int) -> tuple[np.ndarray, np.ndarray | None]:
-        if rank is None:
-            return np.array([v[0] - v[1]]), np.zeros(1)
+        if rank is None:  # one player: exact, and a "sample" with no spread
+            return np.array([v[0] - v[1]]), np.array([[v[0] - v[1]], [v[0] - v[1]]])
         path = np.concatenate([np.full((walks, 1), v[1]), v[2:].reshape(walks, p - 1), np.full((walks, 1), v[0])], 1)
         gain = np.diff(path, axis=1)  # gain[w, k]: change when the k-th player of walk w joins
         credit = np.take_along_axis(gain, rank, axis=1)  # credit[w, j]: player j's marginal in walk w
         samples = 0.5 * (credit[: walks // 2] + credit[walks // 2 :]) if antithetic else credit
-        err = samples.std(0, ddof=1) / np.sqrt(len(samples)) if len(samples) > 1 else np.full(p, np.nan)
-        return credit.mean(0), err
+        return credit.mean(0), samples
 
-    info = {"n_permutations": walks, "antithetic": antithetic, "orders": orders, "seed": seed, "batch_size": batch_size}
+    info = {
+        "n_permutations": walks,
+        "antithetic": antithetic,
+        "orders": orders,
+        "seed": seed,
+        "batch_size": batch_size,
+        "players": layout.players,
+    }
     return _run_chunked(
         predictor,
         dataset,
@@ -573,6 +753,7 @@ def exact_feature_shapley(
     progress: bool = True,
     index: np.ndarray | None = None,
     max_players: int = MAX_EXACT_PLAYERS,
+    players: str = "steps",
 ) -> FeatureAttribution:
     """Exact Shapley values of steps or features by evaluating every coalition of each instance's players.
 
@@ -586,10 +767,10 @@ def exact_feature_shapley(
     """
     if batch_size < 1:
         raise AttributionError(f"batch_size must be at least 1, got {batch_size}")
-    layout = _layout(predictor, dataset, granularity)
+    layout = _layout(predictor, dataset, granularity, players)
     rows = resolve_index(dataset, index)
     tgt = check_target(target, len(dataset), rows)
-    n_players = _player_mask(dataset, layout, rows).sum(1)
+    n_players = _player_groups(dataset, layout, rows).max(axis=1, initial=-1) + 1
     if len(rows) and n_players.max() > max_players:
         worst = int(rows[int(n_players.argmax())])
         raise AttributionError(
@@ -598,12 +779,14 @@ def exact_feature_shapley(
             "permutation_shapley, or granularity='features' / fewer steps"
         )
 
-    def plan(row: int, players: np.ndarray) -> tuple[np.ndarray, Any]:
-        p = int(players.sum())
+    def plan(row: int, groups: np.ndarray) -> tuple[np.ndarray, Any]:
+        playing = groups >= 0
+        p = int(groups.max(initial=-1)) + 1
         member = subset_membership(p)
-        keep = np.zeros((2 + 2**p, players.size), dtype=bool)
-        keep[0] = players
-        keep[2:, np.flatnonzero(players)] = member
+        keep = np.zeros((2 + 2**p, groups.size), dtype=bool)
+        keep[0] = playing
+        slots = np.flatnonzero(playing)
+        keep[2:, slots] = member[:, groups[slots]]
         return keep, None
 
     def finish(v: np.ndarray, state: Any, p: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -623,7 +806,7 @@ def exact_feature_shapley(
         batch_size=batch_size,
         progress=progress,
         desc="exact feature Shapley",
-        info={"max_players": max_players},
+        info={"max_players": max_players, "players": layout.players},
     )
 
 
@@ -681,6 +864,12 @@ def integrated_gradients(
     from captum.attr import IntegratedGradients
 
     layout = _layout(predictor, dataset, granularity)
+    tokens = [m for m in layout.names if dataset[m].tokens is not None]
+    if tokens:
+        raise AttributionError(
+            f"integrated_gradients differentiates the model's inputs, and modality {tokens[0]!r} holds token ids "
+            "(no gradient): use a model-agnostic method (exact, permutation)"
+        )
     rows = resolve_index(dataset, index)
     tgt_spec = check_target(target, len(dataset), rows)
     names = layout.names
@@ -726,7 +915,8 @@ def integrated_gradients(
             for m, a in zip(names, attrs, strict=True):
                 cells = a.detach().double().cpu().numpy()
                 o, s = layout.offsets[names.index(m)], layout.sizes[names.index(m)]
-                vals[sl, o : o + s] = cells.sum(2) if granularity == "steps" else cells.sum(1)
+                if s:  # image pixels have no named features: no players at the features granularity
+                    vals[sl, o : o + s] = cells.sum(2) if granularity == "steps" else cells.sum(1)
             idx = np.arange(len(t))
             tgt[sl], pred[sl], base_out[sl] = t, full[idx, t], empty[idx, t]
             max_gap = max(max_gap, float(delta.detach().abs().max().cpu()))

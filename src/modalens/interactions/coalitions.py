@@ -79,18 +79,21 @@ def coalition_batches(
         raise AttributionError(f"the predictor reads modalities {missing} that dataset {dataset.name!r} lacks")
     present = coalition_matrix(len(names))
     n_coal = present.shape[0]
-    row_bytes = sum(4 * int(np.prod(dataset[m].values.shape[1:])) for m in names)
+    row_bytes = sum(dataset[m].values.itemsize * int(np.prod(dataset[m].values.shape[1:])) for m in names)
     chunk = max(1, min(batch_size // n_coal, max_bytes // max(1, n_coal * row_bytes)))
     n = len(dataset)
-    baselines = {m: predictor.masker.baseline(m, *dataset[m].values.shape[1:]) for m in names}
+    bind = getattr(predictor.masker, "bind", None)
+    if bind is not None:  # token and patch modalities: the masker learns their vocabulary and grid
+        bind(dataset)
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         b = sl.stop - sl.start
         values, masks = {}, {}
         for j, m in enumerate(names):
-            x = dataset[m].values[sl]  # [b, T, D]
-            keep = present[:, j][:, None, None, None]  # [C, 1, 1, 1]
-            values[m] = np.where(keep, x[None], baselines[m][None, None]).reshape(n_coal * b, *x.shape[1:])
+            x = dataset[m].values[sl]  # [b, T, D] (token ids: [b, T])
+            absent = predictor.masker.apply(m, x, False)  # the modality absent (special tokens stay)
+            keep = present[:, j].reshape((-1,) + (1,) * x.ndim)  # [C, 1, 1(, 1)]
+            values[m] = np.where(keep, x[None], absent[None]).reshape(n_coal * b, *x.shape[1:])
             masks[m] = np.broadcast_to(dataset[m].step_mask()[sl][None], (n_coal, b, x.shape[1])).reshape(
                 n_coal * b, x.shape[1]
             )

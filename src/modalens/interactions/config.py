@@ -15,6 +15,7 @@ from modalens._core.validation import check_int, option, updated
 from modalens.interactions.interaction_types import TypingConfig
 
 GRANULARITIES = ("steps", "features")
+PLAYERS = ("steps", "words")
 PROJECTIONS = ("auto", "umap", "tsne", "pca")
 BACKENDS = ("local", "ray")
 
@@ -28,6 +29,13 @@ class ExplainConfig:
     granularities: tuple[str, ...] = field(
         default=GRANULARITIES,
         metadata=option("Feature-level players: steps (a word, a frame) and/or features (named, over all steps)"),
+    )
+    players: str = field(
+        default="steps",
+        metadata=option(
+            "Step-level players of token modalities: steps (each word piece) or words (a word's pieces together)",
+            choices=PLAYERS,
+        ),
     )
     n_permutations: int = field(default=8, metadata=option("Permutation walks per instance (antithetic pairs)"))
     target: int | str = field(
@@ -73,6 +81,8 @@ class ExplainConfig:
             raise ConfigurationError(
                 f"granularities: choose from {list(GRANULARITIES)}, got {list(self.granularities)}"
             )
+        if self.players not in PLAYERS:
+            raise ConfigurationError(f"players: choose from {list(PLAYERS)}, got {self.players!r}")
         check_int("n_permutations", self.n_permutations, minimum=1)
         check_int("batch_size", self.batch_size, minimum=1)
         check_int("seed", self.seed)

@@ -382,9 +382,12 @@ def _additive_parts(matrices: list[np.ndarray], m_groups: int) -> tuple[np.ndarr
 def _ensure_baselines(predictor: Predictor, dataset: MultimodalDataset, absent: list[str]) -> None:
     """Fit "mean" baselines of absent modalities on the dataset if the masker has not been fitted."""
     masker = predictor.masker
+    bind = getattr(masker, "bind", None)
+    if bind is not None:  # token and patch modalities: the masker learns their vocabulary and grid
+        bind(dataset)
     for m in absent:
         try:
-            masker.baseline(m, *dataset[m].values.shape[1:])
+            masker.apply(m, dataset[m].values[:1], False)
         except MaskerError:
             masker.fit(dataset)
             return

@@ -44,6 +44,7 @@ class Explanation:
     typing: TypingConfig
     types: InteractionTypes
     feature_attributions: pd.DataFrame | None = None  # long table, see docs/run-format.md
+    word_attributions: pd.DataFrame | None = None  # words of token modalities (sum of their pieces)
     templates: pd.DataFrame | None = None
     template_members: pd.DataFrame | None = None
     projection: np.ndarray | None = None  # [N, 2]
@@ -142,6 +143,7 @@ class Explanation:
             moebius=self.moebius[index],
             types=types,
             feature_attributions=remap(self.feature_attributions),
+            word_attributions=remap(self.word_attributions),
             templates=templates,
             template_members=members,
             projection=None if self.projection is None else self.projection[index],
@@ -203,7 +205,53 @@ class Explanation:
                 if (labels == k).any()
             }
             result["error_measure"] = "mean absolute error" if self.errors is not None else "error rate"
+        shares = self.mm_shap()
+        if shares is not None and len(self):
+            result["mm_shap"] = {m: float(v) for m, v in shares.groupby("modality", sort=False)["share"].mean().items()}
         return result
+
+    # -- MM-SHAP -----------------------------------------------------------------------------------------------
+    @property
+    def has_token_or_patch_modality(self) -> bool:
+        """Whether some explained modality holds token ids or image patches (MM-SHAP's setting)."""
+        return any(
+            self.dataset[m].tokens is not None or self.dataset[m].patches is not None
+            for m in self.modalities
+            if m in self.dataset.modalities
+        )
+
+    def mm_shap(self, *, always: bool = False) -> pd.DataFrame | None:
+        """MM-SHAP's modality shares (Parcalabescu & Frank, 2023) per instance, from step-level Shapley values.
+
+        For instance i and modality m, ``abs_total`` = sum over m's players (word pieces, patches, frames) of the
+        absolute attribution, and ``share`` = ``abs_total`` over the sum for all modalities: T-SHAP is the text's
+        share, V-SHAP (= 1 - T-SHAP with two modalities) the image's. An instance whose attributions are all 0 gets
+        shares of 0.
+
+        Returns None without step-level attributions, or (unless ``always``) when no explained modality holds
+        tokens or patches.
+        """
+        fa = self.feature_attributions
+        if fa is None or (not always and not self.has_token_or_patch_modality):
+            return None
+        steps = fa[fa["feature"] == "*"]
+        if steps.empty:
+            return None
+        sums = steps.assign(abs=steps["value"].abs()).pivot_table(
+            index="instance", columns="modality", values="abs", aggfunc="sum"
+        )
+        sums = sums.reindex(index=range(len(self)), columns=self.modalities).fillna(0.0)
+        total = sums.sum(axis=1).to_numpy()[:, None]
+        share = np.divide(sums.to_numpy(), total, out=np.zeros(sums.shape), where=total > 0)
+        n, m = share.shape
+        return pd.DataFrame(
+            {
+                "instance": np.repeat(np.arange(n, dtype=np.int64), m),
+                "modality": np.tile(np.asarray(self.modalities, dtype=object), n),
+                "share": share.reshape(-1),
+                "abs_total": sums.to_numpy().reshape(-1),
+            }
+        )
 
     def _per_instance_error(self) -> np.ndarray:
         errors = self.errors
@@ -296,6 +344,11 @@ class Explanation:
             return None
         named = fa[fa["feature"] != "*"][["modality", "feature", "value"]]
         words = fa[(fa["feature"] == "*") & fa["token"].notna() & (fa["token"] != "")]
+        wa = self.word_attributions
+        if wa is not None and len(wa):  # token modalities: whole words (the sum of their pieces), not pieces
+            words = words[~words["modality"].isin(set(wa["modality"]))]
+            whole = wa[wa["text"].notna() & (wa["text"] != "")]
+            words = pd.concat([words, whole.rename(columns={"text": "token"})], ignore_index=True)
         words = words.assign(feature="word:" + words["token"].str.lower())[["modality", "feature", "value"]]
         both = pd.concat([named, words], ignore_index=True)
         both["abs"] = both["value"].abs()
@@ -330,6 +383,11 @@ class Explanation:
             importance = self.feature_importance()
             if importance is not None:
                 tables["feature_importance"] = importance
+            if self.word_attributions is not None and len(self.word_attributions):
+                tables["word_attributions"] = self.word_attributions
+            shares = self.mm_shap()
+            if shares is not None:
+                tables["mm_shap"] = shares
         if self.templates is not None:
             tables["templates"] = self.templates
             tables["template_members"] = self.template_members
@@ -434,6 +492,7 @@ def load_run(path: str | os.PathLike) -> Explanation:
         typing=typing,
         types=classify(phi, inter, typing),
         feature_attributions=run.optional_table("feature_attributions"),
+        word_attributions=run.optional_table("word_attributions"),
         templates=run.optional_table("templates"),
         template_members=run.optional_table("template_members"),
         projection=projection,

@@ -433,6 +433,11 @@ def pid_estimate(
 def pooled_features(dataset: MultimodalDataset, name: str, representation: str = "mean") -> np.ndarray:
     """One vector per instance for a modality: the mean over its real steps, or all steps flattened."""
     modality = dataset[name]
+    if modality.tokens is not None:
+        raise PIDError(
+            f"modality {name!r} holds token ids, which have no pooled features to discretise; run PID on modalities "
+            "of float features"
+        )
     if representation == "mean":
         w = modality.step_mask().astype(np.float64)[..., None]
         return (modality.values * w).sum(1) / np.maximum(w.sum(1), 1.0)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.errors import ModalensError
-from modalens.data.dataset import MultimodalDataset
+from modalens.data.dataset import Modality, MultimodalDataset
 from modalens.interactions.attribution import FeatureAttribution
 
 LEVELS: dict[int, tuple[str, ...]] = {
@@ -157,7 +157,13 @@ def discretise(
     items: list[set[str]] = [set() for _ in range(len(dataset))]
     for m in names:
         modality = dataset[m]
-        if modality.words is not None:
+        if modality.patches is not None:
+            continue  # image pixels make no items
+        if modality.tokens is not None:
+            if modality.word_texts is not None:
+                words, mask, attr = _token_words(modality, step_attr.get(m))
+                _word_items(items, m, words, mask, attr, top_words, min_abs_attribution)
+        elif modality.words is not None:
             _word_items(
                 items, m, modality.words, modality.step_mask(), step_attr.get(m), top_words, min_abs_attribution
             )
@@ -192,6 +198,20 @@ def _word_items(
             steps.sort(key=lambda t, i=i: -abs(attr[i, t]))
             steps = steps if top is None else steps[:top]
         items[i].update(f"{name}:{_normalise_word(tokens[t])}" for t in steps)
+
+
+def _token_words(modality: Modality, attr: np.ndarray | None) -> tuple[list[list[str]], np.ndarray, np.ndarray | None]:
+    """A token modality's whole words per instance (padded), their mask, and the summed piece attribution of each."""
+    counts = modality.word_counts()
+    width = int(counts.max(initial=0))
+    words = [list(w) + [""] * (width - len(w)) for w in modality.word_texts]
+    mask = np.arange(width)[None, :] < counts[:, None]
+    if attr is None:
+        return words, mask, None
+    per_word = np.zeros((len(counts), width))
+    r, s = np.nonzero(modality.word_index >= 0)
+    np.add.at(per_word, (r, modality.word_index[r, s]), attr[r, s])
+    return words, mask, per_word
 
 
 def _feature_items(
@@ -249,12 +269,22 @@ def item_attributions(
     step_attr = _aligned(attrs, "steps", dataset)
     feat_attr = _aligned(attrs, "features", dataset)
     out: list[dict[str, float]] = []
+    token_words = {
+        m: _token_words(dataset[m], step_attr.get(m))
+        for m in dataset.modality_names
+        if dataset[m].tokens is not None and dataset[m].word_texts is not None and m in step_attr
+    }
     for i, inst_items in enumerate(items):
         values: dict[str, float] = {}
         for item in inst_items:
             m, rest = item.split(":", 1)
             modality = dataset[m]
-            if modality.words is not None:
+            if modality.tokens is not None:
+                if m in token_words:
+                    words, mask, per_word = token_words[m]
+                    hits = [w for w, text in enumerate(words[i]) if mask[i, w] and _normalise_word(text) == rest]
+                    values[item] = float(per_word[i, hits].sum())
+            elif modality.words is not None:
                 if m in step_attr:
                     real = modality.step_mask()[i]
                     hits = [t for t, w in enumerate(modality.words[i]) if real[t] and _normalise_word(w) == rest]

@@ -120,7 +120,7 @@ class BasePredictor:
             raise PredictorError(f"absent names unknown modalities {sorted(unknown)}")
         batch = {}
         for name in self.modalities:
-            x = np.asarray(values[name], dtype=np.float32)
+            x = as_batch(values[name])
             batch[name] = self.masker.apply(name, x, False) if name in absent else x
         out = np.asarray(self.forward(batch, {m: masks[m] for m in self.modalities}), dtype=np.float64)
         b = next(iter(batch.values())).shape[0]
@@ -142,6 +142,15 @@ class BasePredictor:
             "output_names": self.output_names,
             "masker": self.masker.describe(),
         }
+
+
+def as_batch(values: np.ndarray) -> np.ndarray:
+    """One modality's batch as the model reads it: token ids (an integer ``[B, T]`` array) as int64, anything else
+    as float32."""
+    x = np.asarray(values)
+    if x.ndim == 2 and (np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
+        return x.astype(np.int64, copy=False)
+    return x.astype(np.float32, copy=False)
 
 
 class CallablePredictor(BasePredictor):
@@ -184,6 +193,10 @@ class SklearnPredictor(BasePredictor):
         parts = []
         for name in self.modalities:
             x = values[name]
+            if np.ndim(x) == 2 and np.issubdtype(np.asarray(x).dtype, np.integer):
+                raise PredictorError(
+                    f"modality {name!r} holds token ids; a scikit-learn estimator reads pooled float features only"
+                )
             if self.pool == "flatten":
                 parts.append(x.reshape(x.shape[0], -1))
             else:

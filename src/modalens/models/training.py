@@ -245,7 +245,11 @@ def default_config(
         raise TrainingError(f"dataset {dataset.name!r} has no labels to train on")
     names = list(modalities) if modalities is not None else dataset.modality_names
     for name in names:
-        dataset[name]  # noqa: B018 -- raises a KeyError naming the modality
+        if dataset[name].tokens is not None:  # also raises a KeyError naming an unknown modality
+            raise TrainingError(
+                f"modality {name!r} holds token ids; the reference architectures read float features (embed the "
+                "tokens first, or train on the other modalities with modalities=[...])"
+            )
     dims = {name: int(dataset[name].values.shape[2]) for name in names}
     if dataset.label_kind == "classification":
         n_classes = len(dataset.class_names) if dataset.class_names else int(dataset.labels.max()) + 1

@@ -68,6 +68,26 @@ class RunManifest(_Strict):
     tables: dict[str, TableEntry] = Field(description="table name -> its file, rows and columns")
 
 
+class TokenDescription(_Strict):
+    """A token modality's vocabulary facts (`TokenSpec`)."""
+
+    pad_id: int = Field(description="the padding token's id")
+    mask_id: int | None = Field(description="the `[MASK]` token's id, or null when the vocabulary has none")
+    special_ids: list[int] = Field(description="ids never masked and never players (padding included)")
+    vocab_size: int | None = None
+    tokenizer: str | None = Field(default=None, description="the tokenizer's name")
+
+
+class PatchDescription(_Strict):
+    """A patch modality's grid (`PatchGrid`): step k is grid row k // cols, column k % cols."""
+
+    rows: int
+    cols: int
+    height: int = Field(description="pixels per patch, vertically")
+    width: int = Field(description="pixels per patch, horizontally")
+    channels: int
+
+
 class ModalityDescription(_Strict):
     """One modality of the explained dataset."""
 
@@ -78,6 +98,8 @@ class ModalityDescription(_Strict):
     feature_names: list[str]
     has_mask: bool = Field(description="whether the modality has a step mask")
     has_words: bool = Field(description="whether the modality carries words (text)")
+    tokens: TokenDescription | None = Field(default=None, description="token modalities: the vocabulary's ids")
+    patches: PatchDescription | None = Field(default=None, description="patch (image) modalities: the grid")
 
 
 class DatasetDescription(_Strict):
@@ -129,6 +151,11 @@ class GlobalSummary(_Strict):
     )
     error_measure: Literal["mean absolute error", "error rate"] | None = Field(
         default=None, description="what `error_by_type.*.error` measures"
+    )
+    mm_shap: dict[str, float] | None = Field(
+        default=None,
+        description="modality -> mean MM-SHAP share (sum of its players' absolute Shapley values over all players'; "
+        "T-SHAP for the text, V-SHAP for the image); runs with token or patch modalities",
     )
 
 
@@ -380,6 +407,34 @@ INTERACTION_TABLES = (
             ),
         ),
         required=False,
+    ),
+    Table(
+        "word_attributions",
+        "the words of token modalities: each word's attribution is the sum of its pieces'",
+        (
+            C("instance", INT),
+            C("modality", STR),
+            C("word", INT, "the word's number in the instance (0, 1 ...)"),
+            C("text", STR, "the word", nullable=True),
+            C("value", FLOAT, "attribution: the sum of its pieces' (`feature_attributions` rows of its positions)"),
+            C("pieces", INT, "how many word pieces it has"),
+            C("position", INT, "the step of its first piece"),
+            C("std_error", FLOAT, "standard error of sampled estimates", nullable=True, required=False),
+        ),
+        required=False,
+        requires=("feature_attributions",),
+    ),
+    Table(
+        "mm_shap",
+        "MM-SHAP's modality shares per instance, from the step-level (token, patch, frame) Shapley values",
+        (
+            C("instance", INT),
+            C("modality", STR),
+            C("share", FLOAT, "sum of the modality's absolute values over all players' (T-SHAP for text)"),
+            C("abs_total", FLOAT, "sum of the modality's absolute values"),
+        ),
+        required=False,
+        requires=("feature_attributions",),
     ),
     Table(
         "feature_importance",
