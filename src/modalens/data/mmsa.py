@@ -23,6 +23,17 @@ Which steps are padding is not stored uniformly, so the loader takes the best ev
    default and MMSA's own ``__truncate`` skips leading all-zero steps, so front padding is expected; the rule works
    for either side. All-zero steps inside a sequence stay real.
 
+Token ids
+---------
+``text_field="text_bert"`` loads the text as a **token modality** (:class:`~modalens.data.dataset.TokenSpec`):
+``text_bert[:, 0]`` are the token ids, ``text_bert[:, 1]`` the attention mask (the step mask) and ``text_bert[:, 2]``
+the segment ids (kept as ``segment_ids``). Ids must be whole, non-negative numbers, the mask 0 or 1. With
+``tokenizer=`` (a transformers tokenizer or a local folder of one, e.g. ``bert-base-uncased`` for MOSI/MOSEI) the
+pieces are named through it and grouped into words by its ``##`` marks; its special ids are used. Without one the
+special ids are BERT's (``[PAD]`` 0, ``[CLS]`` 101, ``[SEP]`` 102, ``[MASK]`` 103 -- the same in the English and
+Chinese BERT vocabularies MMSA uses; ``token_spec=`` gives others), and ``raw_text``'s words are placed on the pieces
+where their counts match (each piece then a word).
+
 Words
 -----
 ``raw_text`` is split on whitespace. ``words="auto"`` attaches the tokens to the text steps of an instance only where
@@ -48,9 +59,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from modalens.data.dataset import MODALITY_KINDS, DatasetError, Modality, MultimodalDataset
+from modalens.data.dataset import MODALITY_KINDS, DatasetError, Modality, MultimodalDataset, TokenSpec
 from modalens.data.limits import Budget, Limits, resolve
 from modalens.data.safe_pickle import safe_load
+from modalens.data.tokens import load_tokenizer
 
 # COVAREP's feature order (its feature_extraction script concatenates them in this order); CMU-MOSEI audio, D = 74.
 COVAREP_FEATURES: tuple[str, ...] = (
@@ -147,6 +159,8 @@ def load_mmsa(
     words: Literal["auto"] | None = "auto",
     name: str | None = None,
     limits: Limits | None = None,
+    tokenizer: Any = None,
+    token_spec: TokenSpec | None = None,
 ) -> MultimodalDataset:
     """Load an MMSA pickle (CMU-MOSI, CMU-MOSEI, CH-SIMS) as a :class:`MultimodalDataset`.
 
@@ -160,7 +174,8 @@ def load_mmsa(
         Which modalities to load; each is the split field of the same name, except ``text`` which reads
         ``text_field``.
     text_field
-        The field holding text features (``text``; ``text_bert`` holds token ids, not features, and is refused).
+        The field the text modality reads: ``text`` (features ``[N, T, D]``) or ``text_bert`` (token ids, attention
+        mask and segment ids ``[N, 3, T]``: a token modality, see the module docstring).
     label_field
         ``regression_labels`` (floats, sentiment in [-3, 3]) or ``classification_labels``.
     label_kind
@@ -175,6 +190,11 @@ def load_mmsa(
     limits
         Size limits checked before anything is allocated (:class:`~modalens.data.limits.Limits`; default from
         ``MODALENS_MAX_BYTES`` / ``MODALENS_MAX_ARRAY_BYTES`` or 8 GiB per array, 16 GiB in all).
+    tokenizer
+        With ``text_field="text_bert"``: the tokenizer the ids came from (object or local folder), naming the pieces
+        and grouping them into words.
+    token_spec
+        With ``text_field="text_bert"`` and no tokenizer: the special ids (default BERT's, :data:`BERT_TOKENS`).
 
     Returns
     -------
@@ -194,10 +214,16 @@ def load_mmsa(
         The pickle asks for anything but numpy arrays and builtin containers.
     """
     source = Path(path)
+    if text_field not in ("text", "text_bert") and not isinstance(text_field, str):
+        raise DatasetError(f"{source}: text_field must be a field name, got {text_field!r}")
+    tokens = None
+    if text_field == "text_bert":
+        tok = None if tokenizer is None else load_tokenizer(tokenizer)
+        tokens = (tok, token_spec if token_spec is not None else (BERT_TOKENS if tok is None else _spec_of(tok)))
+    elif tokenizer is not None or token_spec is not None:
+        raise DatasetError(f"{source}: tokenizer= and token_spec= go with text_field='text_bert'")
     budget = resolve(limits).budget(source)
     data = safe_load(source, budget=budget)
-    if text_field == "text_bert":
-        raise DatasetError(f"{source}: text_field 'text_bert' holds BERT token ids/masks, not features; use 'text'")
     if not isinstance(data, dict) or not data:
         raise DatasetError(f"{source}: expected a dict of splits (train/valid/test), got {type(data).__name__}")
     split_names = _split_names(source, data, split)
@@ -222,6 +248,9 @@ def load_mmsa(
             blank = [""] * values.shape[1]  # a split without raw_text has no words
             token_lists = [w for p in parts for w in (p["words"] or [blank] * len(p["ids"]))]
         report["nonfinite_replaced"][m] = int(sum(p["fixed"][m] for p in parts))
+        if tokens is not None and _field(m, text_field) == "text_bert":
+            mods.append(_token_modality(source, m, values, mask, parts, token_lists, *tokens))
+            continue
         mods.append(
             Modality(
                 name=m,
@@ -253,6 +282,51 @@ def load_mmsa(
         raise DatasetError(f"{source}: {exc}") from exc
     dataset.load_report = report  # type: ignore[attr-defined]
     return dataset
+
+
+BERT_TOKENS = TokenSpec(pad_id=0, mask_id=103, special_ids=(101, 102), tokenizer="BERT ids (MMSA default)")
+"""The special ids of the BERT vocabularies MMSA's ``text_bert`` comes from (``[PAD]`` 0, ``[CLS]`` 101, ``[SEP]``
+102, ``[MASK]`` 103; bert-base-uncased and bert-base-chinese agree)."""
+
+
+def _spec_of(tokenizer: Any) -> TokenSpec:
+    from modalens.data.tokens import token_spec
+
+    return token_spec(tokenizer)
+
+
+def _token_modality(
+    source: Path,
+    name: str,
+    ids: np.ndarray,
+    mask: np.ndarray,
+    parts: list[dict[str, Any]],
+    aligned: list[list[str]] | None,
+    tokenizer: Any,
+    spec: TokenSpec,
+) -> Modality:
+    """The text modality from ``text_bert``: ids, attention mask, segment ids; pieces from the tokenizer if given,
+    else ``raw_text``'s words where they align one to one with the pieces."""
+    segments = _concat([p["segments"][name] for p in parts])
+    if spec.vocab_size is not None and ids.size and ids.max() >= spec.vocab_size:
+        i, t = (int(x) for x in np.argwhere(ids >= spec.vocab_size)[0])
+        raise DatasetError(
+            f"{source}: field 'text_bert': token id {int(ids[i, t])} at [{i}, 0, {t}] is outside the tokenizer's "
+            f"vocabulary of {spec.vocab_size}"
+        )
+    pieces = aligned
+    if tokenizer is not None:
+        pieces = [
+            [
+                str(p) if real else ""
+                for p, real in zip(tokenizer.convert_ids_to_tokens(row.tolist()), keep, strict=True)
+            ]
+            for row, keep in zip(ids, mask, strict=True)
+        ]
+    try:
+        return Modality(name=name, kind="text", values=ids, mask=mask, words=pieces, tokens=spec, segment_ids=segments)
+    except DatasetError as exc:
+        raise DatasetError(f"{source}: field 'text_bert': {exc}") from exc
 
 
 def _concat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -354,13 +428,17 @@ def _read_split(
     if label_kind == "regression":
         labels, _ = fix_nonfinite(labels.astype(np.float32), "error", f"{where} field {label_field!r}")
 
-    values, masks, fixed = {}, {}, {}
+    values, masks, fixed, segments = {}, {}, {}, {}
     for m in modalities:
         field = _field(m, text_field)
         if field not in part:
             raise DatasetError(
                 f"{where}: missing field {field!r} (modality {m!r}); the split has {sorted(map(str, part))}"
             )
+        if field == "text_bert":
+            values[m], masks[m], segments[m] = _bert_ids(source, split, part[field], n, budget)
+            fixed[m] = 0
+            continue
         arr = _numeric(source, split, field, part[field], 3, f"[N={n}, T, D]", budget)
         if arr.shape[0] != n:
             raise DatasetError(f"{where} field {field!r}: expected shape [N={n}, T, D], got {arr.shape}")
@@ -405,7 +483,35 @@ def _read_split(
         "words": token_lists,
         "meta": meta,
         "fixed": fixed,
+        "segments": segments,
     }
+
+
+def _bert_ids(
+    source: Path, split: str, value: Any, n: int, budget: Budget
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``text_bert`` ``[N, 3, T]`` as token ids, attention mask and segment ids, each ``[N, T]``, checked."""
+    where = f"{source}: split {split!r} field 'text_bert'"
+    bert = _numeric(source, split, "text_bert", value, 3, f"[N={n}, 3, T]", budget)
+    if bert.shape[:2] != (n, 3):
+        raise DatasetError(
+            f"{where}: expected shape [N={n}, 3, T] (ids, attention mask, segment ids), got {bert.shape}"
+        )
+    if bert.dtype.kind == "f":
+        bad = ~np.isfinite(bert) | (bert != np.round(bert))
+        if bad.any():
+            i, row, t = (int(x) for x in np.argwhere(bad)[0])
+            raise DatasetError(f"{where}: expected whole numbers, got {bert[i, row, t]} at [{i}, {row}, {t}]")
+    if bert.size and bert.min() < 0:
+        i, row, t = (int(x) for x in np.argwhere(bert < 0)[0])
+        raise DatasetError(f"{where}: expected non-negative ids and flags, got {bert[i, row, t]} at [{i}, {row}, {t}]")
+    attention = bert[:, 1, :]
+    if attention.size and attention.max() > 1:
+        i, t = (int(x) for x in np.argwhere(attention > 1)[0])
+        raise DatasetError(
+            f"{where}: the attention mask (row 1) must be 0 or 1, got {attention[i, t]} at [{i}, 1, {t}]"
+        )
+    return bert[:, 0, :].astype(np.int64), attention > 0, bert[:, 2, :].astype(np.int64)
 
 
 def _mask(source: Path, split: str, part: dict, modality: str, values: np.ndarray, budget: Budget) -> np.ndarray:
