@@ -308,8 +308,12 @@ def _mount_subcommands() -> None:
     from modalens.cli.interventions import register as register_interventions
     from modalens.cli.serve import register as register_app_commands
     from modalens.cli.train import train_command
+    from modalens.cli.vlm import explain_vlm_command
 
     app.command("train", help="Train a reference architecture on a dataset file (or 'demo').")(train_command)
+    app.command("explain-vlm", help="Explain a CLIP-like model on image-caption pairs (patches, tokens, MM-SHAP).")(
+        explain_vlm_command
+    )
     register_app_commands(app)
     register_interventions(features_app)
     app.add_typer(features_app, name="features")
