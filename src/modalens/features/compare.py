@@ -170,7 +170,8 @@ def samples_aligned(a: RunFeatures, b: RunFeatures) -> tuple[bool, str]:
 def match_features(a: RunFeatures, b: RunFeatures, by: str = "auto") -> tuple[pd.DataFrame, dict[str, Any]]:
     """Each live feature of ``a`` with its best match in ``b``.
 
-    Returns the matches (``feature_a, feature_b, score, category_a, category_b, mds_a, mds_b, stable_a, stable_b``)
+    Returns the matches (``feature_a, feature_b, score, category_a, category_b, mds_a, mds_b, stable_a, stable_b,
+    label_a, label_b``)
     and a summary (method, how alignment was judged, share matched above :data:`GOOD_MATCH`, category agreement
     among good matches, the agreement matrix).
     """
@@ -217,6 +218,8 @@ def match_features(a: RunFeatures, b: RunFeatures, by: str = "auto") -> tuple[pd
             "mds_b": fb["mds"].to_numpy()[j].astype(np.float64),
             "stable_a": fa["stable"].to_numpy()[idx].astype(bool),
             "stable_b": fb["stable"].to_numpy()[j].astype(bool),
+            "label_a": _labels(fa)[idx],
+            "label_b": _labels(fb)[j],
         }
     ).sort_values("score", ascending=False, kind="stable", ignore_index=True)
     good = matches[matches["score"] >= GOOD_MATCH]
@@ -238,6 +241,13 @@ def match_features(a: RunFeatures, b: RunFeatures, by: str = "auto") -> tuple[pd
         "distinct_b": int(good["feature_b"].nunique()),
     }
     return matches, summary
+
+
+def _labels(features: pd.DataFrame) -> np.ndarray:
+    """Each feature's automatic label (None without one)."""
+    if "label" not in features:
+        return np.full(len(features), None, dtype=object)
+    return np.array([v if isinstance(v, str) else None for v in features["label"]], dtype=object)
 
 
 # ------------------------------------------------------------------------------------------------ run summaries

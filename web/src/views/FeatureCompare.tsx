@@ -109,10 +109,10 @@ export function FeatureCompare({ run, others, d }: { run: RunInfo; others: RunIn
         <div className="compare-grid wide-right">
           <div>
             <MdsOverlay a={d} b={od} names={[c.a.run, c.b.run]} />
-            <RunTable a={c.a} b={c.b} />
           </div>
           <div>
             <SharesSideBySide a={c.a} b={c.b} />
+            <RunTable a={c.a} b={c.b} />
           </div>
         </div>
         <Matches c={c} />
@@ -332,8 +332,10 @@ function Matches({ c }: { c: FeatureComparisonDoc }) {
             <tr>
               <th>A</th>
               <th>category</th>
+              <th>label</th>
               <th>B</th>
               <th>category</th>
+              <th>label</th>
               <th>score</th>
             </tr>
           </thead>
@@ -346,12 +348,14 @@ function Matches({ c }: { c: FeatureComparisonDoc }) {
                   {String(m.category_a[i])}
                   {m.stable_a[i] ? " ✓" : ""}
                 </td>
+                <td className="label-cell">{m.label_a?.[i] != null ? String(m.label_a[i]) : <span className="sub">—</span>}</td>
                 <td>#{String(m.feature_b[i])}</td>
                 <td>
                   <span className="dot" style={{ background: categoryColor(String(m.category_b[i])) }} />
                   {String(m.category_b[i])}
                   {m.stable_b[i] ? " ✓" : ""}
                 </td>
+                <td className="label-cell">{m.label_b?.[i] != null ? String(m.label_b[i]) : <span className="sub">—</span>}</td>
                 <td className="num">{fmt(num(m.score[i]))}</td>
               </tr>
             ))}
