@@ -47,6 +47,24 @@ export interface WordAttribution {
   value: number | null;
 }
 
+/** A word of a token modality: its attribution is the sum of its pieces' (`word_attributions`). */
+export interface WordGroup {
+  word: number;
+  text: string | null;
+  value: number;
+  pieces: number;
+  position: number;
+  std_error?: number | null;
+}
+
+/** A patch (image) modality of one instance: the grid, each patch's attribution (row-major) and the image file. */
+export interface PatchMap {
+  rows: number;
+  cols: number;
+  values: (number | null)[];
+  image: { key: string; mime: string; file: string } | null;
+}
+
 export interface InstanceDetail {
   instance: number;
   row: Record<string, Cell>;
@@ -58,6 +76,12 @@ export interface InstanceDetail {
   words: Record<string, WordAttribution[]>;
   tracks: Track[];
   media: { key: string; mime: string; file: string }[];
+  /** Words of token modalities, by modality. */
+  word_groups?: Record<string, WordGroup[]>;
+  /** Patch (image) modalities, by modality: drawn as a heat map over the image. */
+  patches?: Record<string, PatchMap>;
+  /** MM-SHAP's modality shares (T-SHAP, V-SHAP) of this instance. */
+  mm_shap?: { modality: string; share: number; abs_total: number }[] | null;
 }
 
 export interface Comparison {

@@ -256,7 +256,43 @@ class RunSource:
             detail[name] = self._rows_of(name, index)
         detail["words"], detail["tracks"] = self._attribution_tracks(index, detail["warnings"])
         detail["media"] = self._media_of(index)
+        detail["word_groups"] = self._word_groups(index)
+        detail["patches"] = self._patch_maps(index, detail["media"])
+        detail["mm_shap"] = self._rows_of("mm_shap", index)
+        if detail["patches"]:  # an image's patches are drawn as a heat map, not as tracks of steps
+            detail["tracks"] = [t for t in detail["tracks"] if t["modality"] not in detail["patches"]]
         return detail
+
+    def _word_groups(self, index: int) -> dict[str, list[dict[str, Any]]]:
+        """The words of token modalities (``word_attributions``): modality -> words in order, each with its text,
+        value (the sum of its pieces), number of pieces and first piece's position."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows_of("word_attributions", index) or []:
+            groups.setdefault(str(row.pop("modality")), []).append(row)
+        return groups
+
+    def _patch_maps(self, index: int, media: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+        """Patch (image) modalities: the grid, each patch's attribution (row-major, null where none) and the image
+        file (the media item named like the modality) the heat map is drawn over."""
+        grids = {m.name: m.patches for m in self.interaction.dataset.modalities if m.patches is not None}
+        if not grids:
+            return {}
+        grouped = self._grouped("feature_attributions")
+        out: dict[str, dict[str, Any]] = {}
+        for name, grid in grids.items():
+            values: list[float | None] = [None] * (grid.rows * grid.cols)
+            if grouped is not None:
+                cols, bounds = grouped
+                a, b = bounds[index], bounds[index + 1]
+                sel = (cols["modality"][a:b] == name) & (cols["feature"][a:b] == "*") & (cols["position"][a:b] >= 0)
+                for pos, value in zip(
+                    cols["position"][a:b][sel].tolist(), cols["value"][a:b][sel].tolist(), strict=True
+                ):
+                    if 0 <= int(pos) < len(values):
+                        values[int(pos)] = _scalar(value)
+            image = next((m for m in media if m["key"] == name and m["mime"].startswith("image/")), None)
+            out[name] = {"rows": grid.rows, "cols": grid.cols, "values": values, "image": image}
+        return out
 
     def _instance_rows(self) -> np.ndarray:
         if "instance_rows" not in self._cache:

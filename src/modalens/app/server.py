@@ -127,6 +127,9 @@ class InstanceDetail(BaseModel):
     words: dict[str, list[dict[str, Any]]]
     tracks: list[Track]
     media: list[dict[str, str]]
+    word_groups: dict[str, list[dict[str, Any]]] = {}
+    patches: dict[str, dict[str, Any]] = {}
+    mm_shap: list[dict[str, Any]] | None = None
 
 
 class TableJSON(BaseModel):

@@ -5,6 +5,7 @@ import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/
 import { useStore } from "../store";
 import { fmt, indicesOf, interactionMatrix, num, topBy, waterfall } from "../stats";
 import type { InstanceDetail, Track } from "../types";
+import { MmShap, PatchHeatmap, VisionLanguageLegend, WordGroups, tokenPatchScale } from "./VisionLanguage";
 
 const LIST = 60;
 
@@ -15,7 +16,8 @@ export function InstanceList() {
   const [sort, setSort] = useState<"abs_error" | "interaction_strength">("abs_error");
   const rows = useMemo(() => {
     const col = t.columns[sort] ?? [];
-    return topBy(indicesOf(sel.selected, t.n), (i) => num(col[i]), LIST);
+    // instances without the value (no labels: no error) are listed too, after the others, in run order
+    return topBy(indicesOf(sel.selected, t.n), (i) => (Number.isFinite(num(col[i])) ? num(col[i]) : -Number.MAX_VALUE), LIST);
   }, [t, sel.selected, sort]);
   const size = sel.selected ? sel.selected.length : t.n;
   return (
@@ -84,7 +86,8 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
   const shap = d.modality_shapley ?? [];
   const base = num(row.base_value);
   const steps = waterfall(Number.isFinite(base) ? base : 0, shap.map((s) => ({ modality: s.modality, value: s.value })));
-  const wordScale = maxAbs([...Object.values(d.words).flatMap((w) => w.map((x) => x.value))]);
+  const groups = d.word_groups ?? {};
+  const wordScale = maxAbs([...Object.entries(d.words).filter(([m]) => !(m in groups)).flatMap(([, w]) => w.map((x) => x.value))]);
   const trackScale = maxAbs(d.tracks.flatMap((t) => [...t.attribution, t.total ?? null]));
   const positions = useMemo(() => {
     const text = Object.values(d.words)[0] ?? [];
@@ -93,6 +96,8 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
   }, [d]);
   const firstWords = Object.values(d.words)[0] ?? [];
   const wordAt = new Map(firstWords.map((w) => [w.position, w]));
+  const patchMaps = d.patches ?? {};
+  const vlScale = tokenPatchScale(d);
 
   return (
     <div className="detail" data-testid="instance-detail">
@@ -108,6 +113,7 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
         <span>prediction <b>{fmt(num(row.prediction))}</b></span>
         <span>error <b>{fmt(num(row.error))}</b></span>
         {row.split != null && <span>split {String(row.split)}</span>}
+        <MmShap d={d} kinds={kinds} />
       </div>
       {d.warnings.map((w) => (
         <p className="warning" key={w}>
@@ -117,7 +123,18 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
 
       <div className="detail-grid">
         <div className="detail-main">
-          {Object.entries(d.words).map(([m, words]) => (
+          {Object.keys(patchMaps).length > 0 && (
+            <div style={{ display: "flex", flexWrap: "wrap", gap: 16, marginBottom: 8 }}>
+              {Object.entries(patchMaps).map(([m, map]) => (
+                <PatchHeatmap key={m} runId={run.info.id} name={m} map={map} kind={kinds[m]} scale={vlScale} caption={typeof row.text === "string" ? `“${row.text}”` : undefined} />
+              ))}
+            </div>
+          )}
+          {Object.entries(groups).map(([m, words]) => (
+            <WordGroups key={m} name={m} words={words} pieces={d.words[m] ?? []} kind={kinds[m]} scale={vlScale} />
+          ))}
+          {(Object.keys(patchMaps).length > 0 || Object.keys(groups).length > 0) && <VisionLanguageLegend scale={vlScale} />}
+          {Object.entries(d.words).filter(([m]) => !(m in groups)).map(([m, words]) => (
             <div key={m}>
               <h4>
                 <span className="dot" style={{ background: modalityColor(m, kinds[m]) }} /> {m}: words coloured by attribution
@@ -140,9 +157,9 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
             {wordScale > 0 && <DivergingLegend max={wordScale} label="Word attribution" />}
             {trackScale > 0 && <DivergingLegend max={trackScale} label="Feature attribution" />}
           </div>
-          {d.media.length > 0 && (
+          {d.media.some((m) => !(m.key in patchMaps)) && (
             <div className="media">
-              {d.media.map((m) => {
+              {d.media.filter((m) => !(m.key in patchMaps)).map((m) => {
                 const url = mediaUrl(run.info.id, m.key, m.file);
                 if (!url) return null;
                 if (m.mime.startsWith("image/")) return <img key={m.key} src={url} alt={`${m.key} of ${row.id}`} className="thumb" />;
