@@ -129,8 +129,8 @@ def test_unknown_format_lists_supported(tmp_path):
         load_dataset(tmp_path)
     with pytest.raises(DatasetError, match="no such file"):
         load_dataset(tmp_path / "absent.npz")
-    with pytest.raises(DatasetError, match=r"'mmsa' is read only.*\['native', 'parquet'"):
-        save_dataset(make_dataset(), tmp_path / "x.pkl", format="mmsa")
+    with pytest.raises(DatasetError, match=r"'csd' is read only.*\['mmsa', 'native', 'parquet'\]"):
+        save_dataset(make_dataset(), tmp_path / "x.csd", format="csd")
 
 
 def test_registry(tmp_path):
@@ -142,7 +142,7 @@ def test_registry(tmp_path):
     assert list_formats() == ["csd", "mmsa", "native", "parquet"]
     assert {f: FORMATS.get(f).save is not None for f in list_formats()} == {
         "csd": False,
-        "mmsa": False,
+        "mmsa": True,  # modalens.data.mmsa_export.save_mmsa
         "native": True,
         "parquet": True,
     }

@@ -9,7 +9,7 @@ format     extensions                  magic                reader
 =========  ==========================  ===================  ==================================================
 native     ``.npz``                    ``PK\\x03\\x04``       :mod:`modalens.data.native` (read and write)
 parquet    ``.parquet``, ``.pq``       ``PAR1``             this module (read and write)
-mmsa       ``.pkl``, ``.pickle``       ``\\x80`` (protocol)  :func:`modalens.data.mmsa.load_mmsa` (read only)
+mmsa       ``.pkl``, ``.pickle``       ``\\x80`` (protocol)  :mod:`~.mmsa` (read), :mod:`~.mmsa_export` (write)
 csd        ``.csd`` or a folder of     ``\\x89HDF``          :func:`modalens.data.csd.load_csd` (read only)
            them
 =========  ==========================  ===================  ==================================================
@@ -49,6 +49,7 @@ from modalens.data.csd import load_csd
 from modalens.data.dataset import DatasetError, MediaColumn, Modality, MultimodalDataset
 from modalens.data.limits import Budget, Limits, resolve
 from modalens.data.mmsa import load_mmsa
+from modalens.data.mmsa_export import save_mmsa
 
 PARQUET_FORMAT_VERSION = 1
 PARQUET_KEY = b"modalens"
@@ -710,6 +711,7 @@ register_loader(
 register_loader(
     "mmsa",
     load_mmsa,
+    save=save_mmsa,
     extensions=(".pkl", ".pickle"),
     magic=(b"\x80",),
     description="MMSA pickle (CMU-MOSI, CMU-MOSEI, CH-SIMS), read through a restricted unpickler",
