@@ -1,7 +1,9 @@
 """Feature engine: sparse multimodal features of embedding models, their modality dominance, interpretability and
 interventions (after Yan et al., 2025). See docs/features.md."""
 
+from modalens.features.compare import compare_runs, load_run_features, load_runs, match_features
 from modalens.features.config import FeatureStudyConfig
+from modalens.features.dashboard import feature_examples, feature_labels
 from modalens.features.interventions import (
     ablate_features,
     concept_removal,
@@ -51,15 +53,21 @@ __all__ = [
     "analyze_dominance",
     "analyze_mds",
     "compare_methods",
+    "compare_runs",
     "concept_removal",
     "emb_sim",
     "evaluate_extractor",
     "feature_attack",
+    "feature_examples",
+    "feature_labels",
     "get_extractor",
     "group_ablation",
     "list_extractors",
     "load_extractor",
     "load_feature_study",
+    "load_run_features",
+    "load_runs",
+    "match_features",
     "modality_dominance_score",
     "monosemanticity",
     "register_extractor",

@@ -90,6 +90,15 @@ class FeatureStudy:
         PNG bytes by sample index, stored as ``images/<i>.png``.
     extractor
         The trained module (saved under ``extractor/`` in SAELens layout).
+    examples, histograms, neighbours, class_effects
+        The feature card's tables (:mod:`modalens.features.dashboard`): examples at three activation levels with
+        duplicates collapsed, activation histograms per modality, decoder-cosine neighbours, zero-shot class effects.
+    codes
+        Every sample's non-zero codes (the app's query, :mod:`modalens.features.compare`).
+    replicates
+        MDS per feature in the kept bootstrap and modality-swap null replicates (the app recomputes categories).
+    adversarial, files
+        The attacked images' table and their PNG files (``images/adv-<i>-before.png`` ...).
     """
 
     extractor_name: str
