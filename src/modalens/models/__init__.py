@@ -2,6 +2,7 @@
 
 from modalens.models.loop import EarlyStopping, Hook, TimeLimit, fit
 from modalens.models.masker import Masker, MaskerError
+from modalens.models.mmsa import MMSAPredictor, load_mmsa_model  # also registers MMSA's models with wrap()
 from modalens.models.predictor import (
     BasePredictor,
     CallablePredictor,
@@ -19,6 +20,7 @@ __all__ = [
     "EarlyStopping",
     "GradientPredictor",
     "Hook",
+    "MMSAPredictor",
     "Masker",
     "MaskerError",
     "Predictor",
@@ -27,5 +29,6 @@ __all__ = [
     "TimeLimit",
     "TorchPredictor",
     "fit",
+    "load_mmsa_model",
     "wrap",
 ]

@@ -286,10 +286,26 @@ class TorchPredictor(BasePredictor):
             return self.forward_tensors(tensors, mask_t).float().cpu().numpy()
 
 
+_ADAPTERS: list[tuple[Callable[[Any], bool], Callable[..., BasePredictor]]] = []
+
+
+def register_adapter(recognise: Callable[[Any], bool], adapter: Callable[..., BasePredictor]) -> None:
+    """Let :func:`wrap` hand the models ``recognise(model)`` accepts to ``adapter(model, modalities, **kwargs)``,
+    before the generic adapters (``modalens.models.mmsa`` registers MMSA's models this way)."""
+    _ADAPTERS.append((recognise, adapter))
+
+
 def wrap(model: Any, modalities: Sequence[str], **kwargs: Any) -> BasePredictor:
-    """Wrap a torch module, a scikit-learn estimator or a callable in the matching adapter (a predictor as is)."""
+    """Wrap a torch module, a scikit-learn estimator or a callable in the matching adapter (a predictor as is).
+
+    Models of a registered family get their own adapter (:func:`register_adapter`): MMSA's models (an ``AMIO`` or
+    one of its model classes) become a :class:`~modalens.models.mmsa.MMSAPredictor`.
+    """
     if isinstance(model, BasePredictor):
         return model
+    for recognise, adapter in _ADAPTERS:
+        if recognise(model):
+            return adapter(model, modalities, **kwargs)
     try:
         import torch
 
