@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,52 +236,150 @@ def _dataset(source: Path, ds: object, where: str, kind: str, budget: Budget, fi
     import h5py  # noqa: PLC0415
 
     inside = ds.name or "an unnamed dataset"
+    at = f"{where} ({inside})"
     if ds.is_virtual:
-        raise DatasetError(f"{where} ({inside}) is a virtual dataset (it maps other files); refused")
+        raise DatasetError(f"{at} is a virtual dataset (it maps other files); refused")
     if ds.external:
         files = sorted({str(entry[0]) for entry in ds.external})
-        raise DatasetError(f"{where} ({inside}) keeps its data in external files {files}; refused")
+        raise DatasetError(f"{at} keeps its data in external files {files}; refused")
     if ds.shape is None:
-        raise DatasetError(f"{where} ({inside}) has an empty (null) dataspace")
+        raise DatasetError(f"{at} has an empty (null) dataspace")
     dtype = ds.dtype
     vlen = h5py.check_string_dtype(dtype) is not None and dtype.kind == "O"
     if kind == "number":
         if dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
-            raise DatasetError(f"{where} ({inside}): expected real numbers, got dtype {_h5_type(dtype)}")
+            raise DatasetError(f"{at}: expected real numbers, got dtype {_h5_type(dtype)}")
     elif not (vlen or (dtype.kind == "S" and dtype.fields is None)):
-        raise DatasetError(f"{where} ({inside}): expected strings, got dtype {_h5_type(dtype)}")
+        raise DatasetError(f"{at}: expected strings, got dtype {_h5_type(dtype)}")
     count = math.prod(ds.shape)
     nbytes = count * dtype.itemsize
-    layout = ds.id.get_create_plist().get_layout()
-    if count and layout == h5py.h5d.CHUNKED:
+    if count and not vlen:
+        _check_storage(ds, at, nbytes, file_size)
+    budget.claim(f"{where.split(': ', 1)[-1]} (shape {ds.shape}, {dtype})", nbytes)
+    if not count:
+        return np.zeros(ds.shape, dtype=object if vlen else dtype)
+    if vlen:
+        return _vlen_strings(ds, at, budget, file_size)
+    try:
+        return ds[()]
+    except _H5_ERRORS as exc:
+        raise DatasetError(f"{at}: data unreadable (truncated file?): {exc}") from exc
+
+
+def _check_storage(ds: object, at: str, nbytes: int, file_size: int) -> None:
+    """The dataset's storage must hold what it declares, inside the file: every chunk written, of a possible size.
+
+    HDF5 reads unwritten storage as fill values (a few bytes can declare gigabytes), and crashes on some damaged
+    chunk indexes (a zero-length chunk through the Fletcher-32 filter reads before its buffer).
+    """
+    import h5py  # noqa: PLC0415
+
+    plist = ds.id.get_create_plist()
+    layout = plist.get_layout()
+    if layout == h5py.h5d.CHUNKED:
         expected = math.prod(-(-d // c) for d, c in zip(ds.shape, ds.chunks, strict=True))
         stored = ds.id.get_num_chunks()
         if stored != expected:
             raise DatasetError(
-                f"{where} ({inside}): declares shape {ds.shape} in {expected} chunks but stores {stored}; the rest "
-                "would read as fill values"
+                f"{at}: declares shape {ds.shape} in {expected} chunks but stores {stored}; the rest would read as "
+                "fill values"
             )
-    elif count and not vlen and ds.id.get_storage_size() != nbytes:
+        filtered = plist.get_nfilters() > 0
+        chunk_bytes = math.prod(ds.chunks) * ds.dtype.itemsize
+        for i in range(stored):
+            info = ds.id.get_chunk_info(i)
+            size, offset = int(info.size), info.byte_offset
+            if offset is None or size <= 0 or offset + size > file_size or (not filtered and size != chunk_bytes):
+                raise DatasetError(
+                    f"{at}: chunk {tuple(info.chunk_offset)} is stored as {size} bytes at byte {offset} of a "
+                    f"{file_size}-byte file; the chunk index is damaged"
+                )
+        return
+    stored = ds.id.get_storage_size()
+    if stored != nbytes:
         raise DatasetError(
-            f"{where} ({inside}): declares shape {ds.shape} of {dtype} ({nbytes} bytes) but stores "
-            f"{ds.id.get_storage_size()}; the rest would read as fill values"
+            f"{at}: declares shape {ds.shape} of {ds.dtype} ({nbytes} bytes) but stores {stored}; the rest would "
+            "read as fill values"
         )
-    budget.claim(f"{where.split(': ', 1)[-1]} (shape {ds.shape}, {dtype})", nbytes)
-    try:
-        if not vlen or not count:
-            return ds[()]
-        # variable-length strings live in a heap that many elements may share: read in blocks, claiming as we go
-        rows = max(1, min(1 << 16, (64 << 20) // max(file_size, 1)))
-        blocks = []
-        for start in range(0, ds.shape[0], rows):
-            block = ds[start : start + rows]
-            budget.claim(f"{where.split(': ', 1)[-1]} (strings)", sum(len(x) for x in block.reshape(-1)))
-            blocks.append(block)
-        return np.concatenate(blocks) if blocks else ds[()]
-    except DatasetError:
-        raise
-    except _H5_ERRORS as exc:
-        raise DatasetError(f"{where} ({inside}): data unreadable (truncated file?): {exc}") from exc
+    offset = ds.id.get_offset() if layout == h5py.h5d.CONTIGUOUS else None
+    if offset is not None and offset + nbytes > file_size:
+        raise DatasetError(f"{at}: its {nbytes} bytes at byte {offset} run past the end of the {file_size}-byte file")
+
+
+def _vlen_strings(ds: object, at: str, budget: Budget, file_size: int) -> np.ndarray:
+    """Variable-length strings, read from the file's global heap by this module, not by HDF5.
+
+    HDF5 loops forever on some damaged global heaps (a free-space entry of size 0), and one heap object can be
+    referenced by any number of elements (a string bomb). Each element is a heap reference (length, collection
+    address, object index); every collection is parsed with its lengths checked against the file, and the decoded
+    bytes are claimed against the limits as they accumulate.
+    """
+    import h5py  # noqa: PLC0415
+
+    sizes = ds.file.id.get_create_plist().get_sizes()  # (size of addresses, size of lengths) in this file
+    address_size, length_size = int(sizes[0]), int(sizes[1])
+    if address_size not in (2, 4, 8) or length_size not in (2, 4, 8):
+        raise DatasetError(f"{at}: the file declares {address_size}-byte addresses and {length_size}-byte lengths")
+    if ds.id.get_create_plist().get_layout() != h5py.h5d.CONTIGUOUS or ds.id.get_offset() is None:
+        raise DatasetError(f"{at}: variable-length strings are read only from contiguous storage")
+    count = math.prod(ds.shape)
+    record = 4 + address_size + 4
+    offset = ds.id.get_offset()
+    if ds.id.get_storage_size() != count * record or offset + count * record > file_size:
+        raise DatasetError(f"{at}: its heap references do not fit in the file")
+    fmt = {2: "H", 4: "I", 8: "Q"}
+    with open(ds.file.filename, "rb") as handle:
+        handle.seek(offset)
+        raw = handle.read(count * record)
+        heaps: dict[int, dict[int, bytes]] = {}
+        out = np.empty(count, dtype=object)
+        decoded = 0
+        for i in range(count):
+            length, address, index = struct.unpack_from(f"<I{fmt[address_size]}I", raw, i * record)
+            if length == 0:
+                out[i] = b""
+                continue
+            if address not in heaps:
+                heaps[address] = _heap_collection(handle, address, address_size, length_size, file_size, at)
+            data = heaps[address].get(index)
+            if data is None or length > len(data):
+                raise DatasetError(f"{at}: element {i} refers to a missing or shorter heap object ({index})")
+            decoded += length
+            if decoded > budget.limits.max_array_bytes // 4:
+                budget.check(f"{at.split(': ', 1)[-1]} (strings)", decoded)
+            out[i] = data[:length]
+    budget.claim(f"{at.split(': ', 1)[-1]} (strings)", decoded)
+    return out.reshape(ds.shape)
+
+
+def _heap_collection(
+    handle: object, address: int, address_size: int, length_size: int, file_size: int, at: str
+) -> dict[int, bytes]:
+    """The objects of one global heap collection (``GCOL``), by index, every length checked."""
+    fmt = {2: "H", 4: "I", 8: "Q"}[length_size]
+    head = 8 + length_size
+    if address + head > file_size:
+        raise DatasetError(f"{at}: a global heap collection at byte {address} lies past the end of the file")
+    handle.seek(address)
+    header = handle.read(head)
+    (size,) = struct.unpack_from(f"<{fmt}", header, 8)
+    if header[:4] != b"GCOL" or header[4] != 1 or size < head or address + size > file_size:
+        raise DatasetError(f"{at}: the global heap collection at byte {address} is damaged")
+    handle.seek(address)
+    data = handle.read(size)
+    objects: dict[int, bytes] = {}
+    pos = head
+    entry = 8 + length_size
+    while pos + entry <= size:
+        index, _, _, length = struct.unpack_from(f"<HHI{fmt}", data, pos)
+        if index == 0:  # free space: the rest of the collection
+            break
+        start = pos + entry
+        if length > size - start:
+            raise DatasetError(f"{at}: global heap object {index} at byte {address + pos} overruns its collection")
+        objects[index] = data[start : start + length]
+        pos = start + -(-length // 8) * 8  # objects are padded to 8 bytes
+    return objects
 
 
 def _h5_type(dtype: np.dtype) -> str:

@@ -35,13 +35,15 @@ CASES_PER_CHILD = 1000  # a fresh child after this many files, so what one file 
 
 @dataclass
 class Case:
-    """One file to load: its format, its origin (``seed:mutation`` or the hostile case's name) and the mode."""
+    """One file to load: its format, its origin (``seed:mutation`` or the hostile case's name), the mode and, for a
+    crafted case, the outcome it must have."""
 
     format: str
     path: Path
     label: str
     mode: str = "load"
     out: str = ""
+    expect: str = "error"  # for crafted cases: "error", or "ok" where the damage leaves a readable file
 
 
 def _reader(stream, lines: queue.Queue) -> None:

@@ -741,6 +741,33 @@ def csd_cases(folder: Path) -> dict[str, Callable[[Path], None]]:
     def edit(fn: Callable[[h5py.Group], None]) -> Callable[[Path], None]:
         return lambda path: _csd(path, fn)
 
+    def zero_length_chunk(path: Path) -> None:
+        def checksummed(g: h5py.Group) -> None:
+            _replace(g["data/v1"], "intervals", data=csd_sequence()["v1"][1], chunks=(4, 2), fletcher32=True)
+
+        _csd(path, checksummed)
+        raw = bytearray(path.read_bytes())
+        node = raw.index(b"TREE\x01")  # the v1 B-tree of chunks: its first key starts with the chunk's size
+        struct.pack_into("<I", raw, node + 24, 0)
+        path.write_bytes(bytes(raw))
+
+    def heap_free_space_zero(path: Path) -> None:
+        _csd(path)
+        raw = bytearray(path.read_bytes())
+        at = raw.index(b"GCOL")
+        pos = at + 16
+        while struct.unpack_from("<H", raw, pos)[0] != 0:  # walk to the free-space object (index 0)
+            pos += 16 + -(-struct.unpack_from("<Q", raw, pos + 8)[0] // 8) * 8
+        struct.pack_into("<Q", raw, pos + 8, 0)  # HDF5 itself loops forever on this
+        path.write_bytes(bytes(raw))
+
+    def heap_object_overrun(path: Path) -> None:
+        _csd(path)
+        raw = bytearray(path.read_bytes())
+        at = raw.index(b"GCOL")
+        struct.pack_into("<Q", raw, at + 16 + 8, 1 << 40)  # the first object claims a terabyte
+        path.write_bytes(bytes(raw))
+
     seed = folder / "seed-for-csd.csd"
     _csd(seed)
     return {
@@ -769,12 +796,18 @@ def csd_cases(folder: Path) -> dict[str, Callable[[Path], None]]:
         "words-not-strings": words_numeric,
         "labels-without-videos": labels_empty,
         "labels-without-columns": labels_no_columns,
+        "zero-length-chunk-fletcher32": zero_length_chunk,
+        "heap-free-space-of-size-0": heap_free_space_zero,
+        "heap-object-overruns-collection": heap_object_overrun,
         "truncated": lambda path: path.write_bytes(seed.read_bytes()[:1500]),
         "not-hdf5": lambda path: path.write_bytes(b"\x89HDF\r\n\x1a\n then garbage"),
     }
 
 
 # -- all -----------------------------------------------------------------------------------------------------------
+LOADABLE = {  # damage that leaves the data intact: these must load (and agree with h5py), not hang or crash
+    "csd:heap-free-space-of-size-0",  # HDF5 loops forever reading its strings; modalens reads the heap itself
+}
 CLI_CASES = (  # bad files also run through `modalens explain` (one error line, exit status 2)
     "mmsa:object-array-short-state",
     "mmsa:nested-tuple-1mb",
@@ -811,7 +844,7 @@ def write_hostile(folder: Path) -> list[Case]:
         for name, build in builders.items():
             path = folder / f"{fmt}-{name}{suffix}"
             build(path)
-            cases.append(Case(fmt, path, f"{fmt}:{name}"))
+            cases.append(Case(fmt, path, f"{fmt}:{name}", expect="ok" if f"{fmt}:{name}" in LOADABLE else "error"))
     by_label = {c.label: c for c in cases}
     for label in CLI_CASES:
         case = by_label[label]

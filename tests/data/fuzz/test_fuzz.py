@@ -53,8 +53,10 @@ def test_hostile_files_end_in_a_clear_error(outcomes):
     folder, pairs = outcomes
     hostile = [(c, r) for c, r in pairs if not c.label.startswith("cli:") and c.path.parent.name == "hostile"]
     assert len(hostile) >= 85
-    # a valid load of a hostile file is a failure too: each of them is refused
-    bad = _failed(hostile, ("error",))
+    # a valid load of a hostile file is a failure too: each of them is refused, but for the few whose damage leaves
+    # the data intact, which must load and agree with an independent reading
+    bad = _failed([p for p in hostile if p[0].expect == "error"], ("error",))
+    bad += _failed([p for p in hostile if p[0].expect == "ok"], ("ok",))
     assert not bad, "\n".join(bad)
     assert not (folder / "hostile" / MARKER).exists()  # no pickle ran a command
 
