@@ -287,14 +287,15 @@ def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) ->
             continue
         values = {}
         for name, modality in dataset.modalities.items():
-            n, t, d = modality.values.shape
+            n, t = modality.values.shape[:2]
+            d = len(modality.feature_names or [])  # token ids [N, T] have no named features
             arr = np.zeros((n, t if granularity == "steps" else d))
             part = rows[rows["modality"] == name]
             if granularity == "steps":
                 column = part["position"].to_numpy()
             else:
                 column = part["feature"].map({f: i for i, f in enumerate(modality.feature_names)}).to_numpy()
-            arr[part["instance"].to_numpy(), column] = part["value"].to_numpy()
+            arr[part["instance"].to_numpy(), column.astype(np.int64)] = part["value"].to_numpy()
             values[name] = arr
         out.append(FeatureAttribution(granularity, values, None, "from-table", 0, instances=np.arange(len(dataset))))
     return out
