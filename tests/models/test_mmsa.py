@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -293,3 +294,27 @@ def test_unsupported_and_foreign_modules(files):
         MMSAPredictor(model, model_name="tfr_net")
     assert isinstance(ml.wrap(torch.nn.Linear(2, 1), ["x"]), ml.TorchPredictor)  # other modules as before
     assert Path(files["data"]).is_file()
+
+
+def test_cli_refusals(files, tmp_path, capsys):
+    """Bad --model mmsa:... specs and mismatched checkpoints end in one error line (exit status 2)."""
+    from modalens.cli.main import main
+
+    args = setup.mmsa_args("tfn", files["data"])
+    model, _ = setup.build(args)
+    checkpoint = setup.save_checkpoint(model, args, tmp_path / "tfn", config=False)
+    for spec, message in [
+        (f"mmsa:{tmp_path / 'absent.pth'}", "absent.pth does not exist"),
+        (f"mmsa:{checkpoint}:dataset=imdb", "dataset=imdb is not one of"),
+        # no hub: bert-base-uncased (MMSA's default) is not on this machine
+        (
+            f"mmsa:self_mm:{checkpoint}",
+            r"uses BERT 'bert-base-uncased', whose tokenizer cannot be read.*pretrained=DIR",
+        ),
+        (f"mmsa:self_mm:{checkpoint}:pretrained={files['bert']}", r"tfn-mosi\.pth does not fit MMSA's SELF_MM"),
+    ]:
+        with pytest.raises(SystemExit) as stop:
+            main(["explain", str(files["data"]), "--model", spec, "--out", str(tmp_path / "run")])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and "error:" in err and "Traceback" not in err, err
+        assert re.search(message, " ".join(err.split())), err

@@ -91,7 +91,13 @@ def methods() -> None:
 @with_config(ExplainConfig, fixed={"progress": True}, choices=METHOD_CHOICES)
 def explain(
     data: Annotated[Path, typer.Argument(help="Dataset file: MMSA .pkl, CMU-SDK .csd folder, modalens .npz")],
-    model: Annotated[str, typer.Option(help="A trained model directory (modalens train) or 'pkg.module:factory'")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="A trained model directory (modalens train), 'pkg.module:factory', or an MMSA checkpoint: "
+            "mmsa:[MODEL:]CHECKPOINT.pth|DIR[:CONFIG.json][:dataset=..][:pretrained=BERT_DIR] (docs/mmsa.md)"
+        ),
+    ],
     config: ExplainConfig,
     out: Annotated[Path, typer.Option(help="Run directory to write")] = Path("runs/explain"),
     split: Annotated[str | None, typer.Option(help="Split to explain (default: test when the data has one)")] = None,
@@ -105,12 +111,13 @@ def explain(
     from modalens.data.loaders import load_dataset
 
     _check_out(out, overwrite)
-    full = load_dataset(data, format=data_format)
+    mmsa = _mmsa_spec(model)
+    full = load_dataset(data, format=data_format, **_mmsa_load_options(mmsa, data, data_format))
     _check_out(out, overwrite, full)
     dataset = _choose_split(full, split)
     if limit is not None:
         dataset = dataset.take(range(min(limit, len(dataset))))
-    predictor = _load_predictor(model, dataset, baseline=baseline, device=device)
+    predictor = _load_predictor(model, dataset, baseline=baseline, device=device, mmsa=mmsa)
     predictor.masker.fit(_baseline_data(full))
     _run_explain(predictor, dataset, out, config, overwrite=overwrite)
 
@@ -276,12 +283,33 @@ def _print_summary(explanation: Any) -> None:
         console.print(tpl)
 
 
-def _load_predictor(spec: str, dataset: Any, *, baseline: str, device: str) -> Any:
-    """A predictor from a trained model directory or from 'pkg.module:factory' (a function returning a predictor)."""
+def _mmsa_spec(spec: str) -> Any:
+    """The parsed ``mmsa:...`` model spec (an MMSA checkpoint), or None for any other --model."""
+    if not spec.startswith("mmsa:"):
+        return None
+    from modalens.models.mmsa import MMSASpec
+
+    return MMSASpec.parse(spec)
+
+
+def _mmsa_load_options(mmsa: Any, data: Path, data_format: str) -> dict:
+    """How an MMSA pickle is read for an MMSA model: BERT-based models read text_bert through their tokenizer."""
+    from modalens.data.loaders import detect_format
+
+    if mmsa is None or (data_format if data_format != "auto" else detect_format(data)) != "mmsa":
+        return {}
+    return mmsa.load_options()
+
+
+def _load_predictor(spec: str, dataset: Any, *, baseline: str, device: str, mmsa: Any = None) -> Any:
+    """A predictor from a trained model directory, 'pkg.module:factory' (a function returning a predictor) or an
+    MMSA checkpoint ('mmsa:...', parsed by :func:`_mmsa_spec`)."""
     from modalens.models import Masker
 
     masker = Masker(baseline)
-    if ":" in spec and not Path(spec).exists():
+    if mmsa is not None:
+        predictor = mmsa.load(dataset, device=device)
+    elif ":" in spec and not Path(spec).exists():
         module_name, _, attr = spec.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
