@@ -303,6 +303,10 @@ def test_cli_refusals(files, tmp_path, capsys):
     args = setup.mmsa_args("tfn", files["data"])
     model, _ = setup.build(args)
     checkpoint = setup.save_checkpoint(model, args, tmp_path / "tfn", config=False)
+    # the data is read as MMSA's loader reads it (-inf audio as 0; text_bert through BERT's tokenizer)
+    assert MMSASpec.parse(f"mmsa:{checkpoint}").load_options() == {"nonfinite": "zero"}
+    options = MMSASpec.parse(f"mmsa:self_mm:{checkpoint}:dataset=mosi:pretrained={files['bert']}").load_options()
+    assert options["text_field"] == "text_bert" and options["tokenizer"].mask_token == "[MASK]"
     for spec, message in [
         (f"mmsa:{tmp_path / 'absent.pth'}", "absent.pth does not exist"),
         (f"mmsa:{checkpoint}:dataset=imdb", "dataset=imdb is not one of"),

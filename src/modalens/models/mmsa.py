@@ -714,10 +714,11 @@ class MMSASpec:
             ) from exc
 
     def load_options(self) -> dict[str, Any]:
-        """What ``load_mmsa`` needs to read the data as this model does: ``text_bert`` and its tokenizer for BERT."""
+        """What ``load_mmsa`` needs to read the data as MMSA's loader does: ``-inf`` (COVAREP's silence in MOSI and
+        MOSEI audio) as 0, and ``text_bert`` through BERT's tokenizer for BERT-based models."""
         if not self.uses_bert:
-            return {}
-        return {"text_field": "text_bert", "tokenizer": self.tokenizer()}
+            return {"nonfinite": "zero"}
+        return {"nonfinite": "zero", "text_field": "text_bert", "tokenizer": self.tokenizer()}
 
     def load(self, dataset: MultimodalDataset | None = None, *, device: str = "cpu") -> MMSAPredictor:
         weights, config = _checkpoint_files(self.checkpoint, self.config)
