@@ -678,7 +678,7 @@ class MMSASpec:
             model=model,
             config=config,
             dataset=None if dataset is None else dataset.lower(),
-            pretrained=options.get("pretrained"),
+            pretrained=os.path.expanduser(options["pretrained"]) if "pretrained" in options else None,
             output=options.get("output", "M"),
         )
 
