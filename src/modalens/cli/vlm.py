@@ -115,6 +115,13 @@ def explain_vlm_command(
         str, typer.Option(help="permutation (any size) or exact (all 2^P coalitions; at most 14 players)")
     ] = "permutation",
     n_permutations: Annotated[int, typer.Option(help="Permutation walks per pair (antithetic pairs)")] = 32,
+    orders: Annotated[
+        str,
+        typer.Option(
+            help="Walk orders: grid (orders within the image and the caption, every interleaving of the two averaged;"
+            " as many encodings as a plain walk, lower error), orthogonal or random"
+        ),
+    ] = "grid",
     classes: Annotated[
         str | None, typer.Option(help="Comma-separated class names: explain the zero-shot class of each image")
     ] = None,
@@ -134,6 +141,8 @@ def explain_vlm_command(
 
     if feature_method not in FEATURE_METHODS:
         raise UsageError(f"--feature-method: choose from {list(FEATURE_METHODS)}, got {feature_method!r}")
+    if orders not in ("grid", "orthogonal", "random"):
+        raise UsageError(f"--orders: choose from grid, orthogonal, random; got {orders!r}")
     if players not in ("steps", "words"):
         raise UsageError(f"--players: choose from steps, words; got {players!r}")
     grid = _patches(patches)
@@ -177,6 +186,7 @@ def explain_vlm_command(
         granularities=("steps",),
         players=players,
         n_permutations=n_permutations,
+        orders=orders,
         templates=False,
         projection="auto" if len(dataset) >= 5 else None,
         batch_size=batch_size,

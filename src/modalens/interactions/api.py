@@ -106,6 +106,7 @@ class _Stages:
         self.shared = {  # settings any method may take; each method declares which it does
             "n_permutations": config.n_permutations,
             "players": config.players,
+            "orders": config.orders,
             "batch_size": config.batch_size,
             "seed": config.seed,
             "progress": config.progress,

@@ -16,6 +16,7 @@ from modalens.interactions.interaction_types import TypingConfig
 
 GRANULARITIES = ("steps", "features")
 PLAYERS = ("steps", "words")
+ORDERS = ("orthogonal", "random", "grid")
 PROJECTIONS = ("auto", "umap", "tsne", "pca")
 BACKENDS = ("local", "ray")
 
@@ -38,6 +39,14 @@ class ExplainConfig:
         ),
     )
     n_permutations: int = field(default=8, metadata=option("Permutation walks per instance (antithetic pairs)"))
+    orders: str = field(
+        default="orthogonal",
+        metadata=option(
+            "Walk orders: orthogonal, random, or grid (orders within each modality, every interleaving averaged; "
+            "for models that encode each modality on its own, such as CLIP)",
+            choices=ORDERS,
+        ),
+    )
     target: int | str = field(
         default="predicted",
         metadata=option("Output explained: 'predicted' (class; column 0 for regression) or an index", cli=False),
@@ -81,6 +90,8 @@ class ExplainConfig:
             raise ConfigurationError(
                 f"granularities: choose from {list(GRANULARITIES)}, got {list(self.granularities)}"
             )
+        if self.orders not in ORDERS:
+            raise ConfigurationError(f"orders: choose from {list(ORDERS)}, got {self.orders!r}")
         if self.players not in PLAYERS:
             raise ConfigurationError(f"players: choose from {list(PLAYERS)}, got {self.players!r}")
         check_int("n_permutations", self.n_permutations, minimum=1)
