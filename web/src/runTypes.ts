@@ -448,6 +448,10 @@ export interface FeaturesRow {
   ci_high: number | null;
   /** the modality's dominance */
   [column: `dominance_${string}`]: number | null;
+  /** more than two modalities: lower end of the modality's dominance interval */
+  [column: `ci_low_${string}`]: number | null;
+  /** upper end of it */
+  [column: `ci_high_${string}`]: number | null;
   /** `vision`, `language`, `cross-modal` or `inactive` */
   category: string;
   /** whether the interval lies inside the category's region */
@@ -616,6 +620,25 @@ export interface ReplicatesRow {
   mds: number[];
 }
 
+/** `instance_features` (features runs, optional): a study of a predictor's hidden layer: each instance's features of largest attribution (gradient x code) */
+export interface InstanceFeaturesRow {
+  /** dataset row of the instance (the key shared with an interaction run) */
+  instance: number;
+  /** 0 = largest |attribution| */
+  rank: number;
+  feature: number;
+  /** the feature's code on the full input's activation */
+  code: number;
+  /** code x d output / d code through the decoder */
+  attribution: number;
+  /** the feature's category */
+  category: string;
+  /** the explained output (regression value or the predicted class's logit) */
+  output: number;
+  /** sum of the attributions of all the instance's features */
+  total: number;
+}
+
 /** `adversarial` (features runs, optional): the attacked images: target activation and zero-shot prediction before, after and under random noise */
 export interface AdversarialRow {
   /** row in the attacked batch */
@@ -656,5 +679,6 @@ export interface FeaturesTables {
   class_effects: ClassEffectsRow;
   codes: CodesRow;
   replicates: ReplicatesRow;
+  instance_features: InstanceFeaturesRow;
   adversarial: AdversarialRow;
 }

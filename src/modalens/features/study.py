@@ -59,7 +59,16 @@ from modalens.runs import RunError
 MODALITIES = ("image", "text")
 EXTRACTOR_DIR = "extractor"
 # tables of the feature card and the evidence views, stored when not empty
-OPTIONAL_TABLES = ("examples", "histograms", "neighbours", "class_effects", "codes", "replicates", "adversarial")
+OPTIONAL_TABLES = (
+    "examples",
+    "histograms",
+    "neighbours",
+    "class_effects",
+    "codes",
+    "replicates",
+    "adversarial",
+    "instance_features",
+)
 
 
 @dataclass
@@ -125,6 +134,8 @@ class FeatureStudy:
     codes: pd.DataFrame = field(default_factory=pd.DataFrame)
     replicates: pd.DataFrame = field(default_factory=pd.DataFrame)
     adversarial: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # a study of a predictor's hidden layer (modalens.features.model_study): each instance's top attributed features
+    instance_features: pd.DataFrame = field(default_factory=pd.DataFrame)
     files: dict[str, bytes] = field(default_factory=dict)  # other files of the run (adversarial images)
 
     @property
