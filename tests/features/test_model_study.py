@@ -185,3 +185,41 @@ def test_the_run_stores_instance_features(tmp_path) -> None:
     assert back.dominance["modalities"] == list(MODS)
     assert len(back.instance_features) == len(study.instance_features) > 0
     assert back.model["layer"] == "hidden" and back.model["instances"] == list(range(120))
+
+
+def test_cli_wrong_layer_lists_the_layers(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from modalens.cli.features import app
+
+    result = CliRunner().invoke(app, ["study-model", "demo", str(tmp_path / "run"), "--layer", "fused", "--limit", "5"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "layer 'fused' is not a layer of MulTLike" in text and "head.0" in text and "norm_out.2" in text
+    assert not (tmp_path / "run").exists()
+
+
+def test_demo_mult_end_to_end(tmp_path) -> None:
+    """The demo MulT's fused representation (the head's input) on 240 demo instances, a few epochs."""
+    from typer.testing import CliRunner
+
+    from modalens.cli.features import app
+    from modalens.features.study import load_feature_study
+
+    args = ["study-model", "demo", str(tmp_path / "run"), "--layer", "head:input", "--limit", "240"]
+    args += ["--epochs", "3", "--n-boot", "20", "--n-null", "2", "--d-sae", "128"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    study = load_feature_study(tmp_path / "run")
+    assert study.dominance["modalities"] == ["text", "audio", "vision"]
+    assert set(study.proportions) == {"language", "audio", "vision", "cross-modal"}
+    assert study.model["layer"] == "head:input" and study.model["baseline"] == "mean"
+    inst = study.instance_features
+    assert inst["id"].nunique() == 240 and (inst["rank"] < 5).all()
+    # the attributions are gradient x code: with the reconstruction error kept, the output is the model's own
+    from modalens.data.demo import load_demo
+    from modalens.models.training import load_pretrained, predict
+
+    out = predict(load_pretrained("mult"), load_demo(), np.arange(240))
+    first = inst.drop_duplicates("instance").set_index("instance")["output"]
+    assert np.allclose(first.to_numpy(), out[first.index.to_numpy()], atol=1e-4)

@@ -637,6 +637,8 @@ export interface InstanceFeaturesRow {
   output: number;
   /** sum of the attributions of all the instance's features */
   total: number;
+  /** the dataset's instance id (the key shared with an interaction run's `instances.id`) */
+  id: string;
 }
 
 /** `adversarial` (features runs, optional): the attacked images: target activation and zero-shot prediction before, after and under random noise */

@@ -159,6 +159,71 @@ def study(
     console.print(f"run written to [bold]{path}[/bold]")
 
 
+@app.command("study-model")
+@with_config(FeatureStudyConfig, fixed={"progress": True}, choices={"extractor": list_extractors})
+def study_model(
+    data: Annotated[str, typer.Argument(help="Dataset file (any format modalens reads), or 'demo'.")],
+    out_dir: Annotated[Path, typer.Argument(help="Run directory to write.")],
+    config: FeatureStudyConfig,
+    model: Annotated[str, typer.Option(help="A model directory (modalens train) or pretrained:ARCH (e.g. mult).")] = (
+        "pretrained:mult"
+    ),
+    layer: Annotated[
+        str, typer.Option(help="Named layer to read (NAME, or NAME:input for its input; head:input for MulT).")
+    ] = "head:input",
+    split: Annotated[str | None, typer.Option(help="Split to study (default: every instance).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Study at most this many instances.")] = None,
+    baseline: Annotated[str, typer.Option(help="Baseline of absent modalities: zeros or mean (train split).")] = "mean",
+    epochs: Annotated[int, typer.Option(help="Extractor training epochs.")] = 30,
+    n_top: Annotated[int, typer.Option(help="Features kept per instance (largest attribution).")] = 5,
+    data_format: Annotated[str, typer.Option("--format", help="Dataset format, or auto")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+) -> None:
+    """Feature study on a predictor's hidden layer: SAE features, their dominance over the model's modalities (each
+    modality alone, the rest at baseline) and each instance's prediction attributed to them.
+
+    Serve it with an interaction run of the same data (modalens serve INTERACTION_RUN FEATURE_RUN). The options
+    from --extractor on are the fields of FeatureStudyConfig.
+    """
+    from modalens.cli.model_features import load_reference_model
+    from modalens.cli.model_features import study_model as run_study
+    from modalens.runs import RunError, check_target
+
+    try:
+        check_target(out_dir, overwrite=overwrite)
+    except RunError as exc:
+        raise error_exit(UsageError(str(exc).replace("overwrite=True (CLI: --overwrite)", "--overwrite"))) from exc
+    try:
+        if data == "demo":
+            from modalens.data.demo import load_demo
+
+            full = load_demo()
+        else:
+            from modalens.data.loaders import load_dataset
+
+            full = load_dataset(Path(data), format=data_format)
+        dataset = full.split(split) if split is not None else full
+        if limit is not None:
+            dataset = dataset.take(range(min(limit, len(dataset))))
+        has_train = full.splits is not None and "train" in set(full.splits)
+        module, name = load_reference_model(model, device=config.device)
+        result = run_study(
+            module,
+            dataset,
+            layer,
+            config.updated(extractor_options={"epochs": epochs, **dict(config.extractor_options)}),
+            baseline_data=full.split("train") if has_train else full,
+            baseline=baseline,
+            n_top=n_top,
+            model_name=name,
+        )
+        path = result.save(out_dir, overwrite=overwrite)
+    except (RunError, ValueError) as exc:
+        raise error_exit(exc) from exc
+    _print_summary(result)
+    console.print(f"run written to [bold]{path}[/bold]")
+
+
 @app.command()
 def compare(
     runs: Annotated[

@@ -85,9 +85,12 @@ def instance_feature_table(
     outputs: np.ndarray,
     categories: np.ndarray,
     n_top: int = 5,
+    ids: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per instance, its ``n_top`` features of largest ``|attribution|`` (rank 0 first): ``instance, rank, feature,
-    code, attribution, category, output, total`` (``total`` = the sum of all its features' attributions)."""
+    code, attribution, category, output, total, id`` (``total`` = the sum of all its features' attributions, ``id``
+    the dataset's instance id)."""
+    ids = np.asarray(instances).astype(str) if ids is None else np.asarray(ids).astype(str)
     rows = []
     for i, inst in enumerate(np.asarray(instances)):
         a = attributions[i]
@@ -103,9 +106,10 @@ def instance_feature_table(
                     "category": str(categories[j]),
                     "output": float(outputs[i]),
                     "total": float(a.sum()),
+                    "id": str(ids[i]),
                 }
             )
-    cols = ["instance", "rank", "feature", "code", "attribution", "category", "output", "total"]
+    cols = ["instance", "rank", "feature", "code", "attribution", "category", "output", "total", "id"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -116,6 +120,7 @@ def run_model_feature_study(
     *,
     head: Callable[[torch.Tensor], torch.Tensor] | None = None,
     instances: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     n_top: int = 5,
     model_info: Mapping[str, Any] | None = None,
@@ -136,7 +141,9 @@ def run_model_feature_study(
         The rest of the model as a function of the layer's activation on the N instances
         (:func:`modalens.models.activations.layer_head`): enables the attribution table ``instance_features``.
     instances
-        The dataset row of each of the N instances (default ``0..N-1``): the key shared with an interaction run.
+        The dataset row of each of the N instances (default ``0..N-1``).
+    ids
+        The dataset's id of each instance (default the row as a string): the key shared with an interaction run.
     labels
         Optional label per instance (shown with the top samples).
     n_top
@@ -204,7 +211,7 @@ def run_model_feature_study(
     instance_table = None
     if head is not None:
         z, attr, out = feature_attributions(ext, x, head)
-        instance_table = instance_feature_table(instances, z, attr, out, dom.categories, n_top=n_top)
+        instance_table = instance_feature_table(instances, z, attr, out, dom.categories, n_top=n_top, ids=ids)
     timings["attribution"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 

@@ -692,6 +692,7 @@ FEATURE_TABLES = (
             C("category", STR, "the feature's category"),
             C("output", FLOAT, "the explained output (regression value or the predicted class's logit)"),
             C("total", FLOAT, "sum of the attributions of all the instance's features"),
+            C("id", STR, "the dataset's instance id (the key shared with an interaction run's `instances.id`)"),
         ),
         required=False,
     ),
