@@ -6,6 +6,7 @@ import { useStore } from "../store";
 import { fmt, indicesOf, interactionMatrix, num, topBy, waterfall } from "../stats";
 import type { InstanceDetail, Track } from "../types";
 import { MmShap, PatchHeatmap, VisionLanguageLegend, WordGroups, tokenPatchScale } from "./VisionLanguage";
+import { HiddenFeatures } from "./HiddenFeatures";
 
 const LIST = 60;
 
@@ -120,6 +121,7 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
           {w}
         </p>
       ))}
+      <HiddenFeatures id={String(row.id ?? d.instance)} />
 
       <div className="detail-grid">
         <div className="detail-main">
