@@ -5,6 +5,8 @@ Commands
 demo    Run the embedded Fashion-MNIST two-tower demo and write a run directory.
 embed   Embed image-caption pairs (a CSV/Parquet/JSONL table of image paths and texts) to Parquet or npz.
 study   Run the feature study on precomputed paired embeddings (npz, Parquet, or two npy files).
+study-model
+        Run it on a predictor's hidden layer (a named torch layer; dominance over the model's modalities).
 compare Compare feature runs: MDS distributions, category shares, features matched across runs.
 ablate, remove, steer, attack
         The interventions on a saved run (``modalens.cli.interventions``).
