@@ -27,3 +27,31 @@ describe("hidden-layer features of an instance", () => {
     expect(restsOn([])).toMatch(/No feature/);
   });
 });
+
+import { derive, type FeatureDoc } from "./views/Features";
+
+describe("a feature run over three modalities in the Features view", () => {
+  it("keeps the run's own categories and shares", () => {
+    const doc = {
+      n: 3,
+      columns: { mds: [0.9, 0.1, 0.4], category: ["language", "audio", "cross-modal"], stable: [true, false, true] },
+      dominance: {
+        modalities: ["text", "audio", "vision"],
+        k: 1,
+        proportions: { language: 1 / 3, audio: 1 / 3, vision: 0, "cross-modal": 1 / 3 },
+        share_ci: { language: [0.2, 0.4] },
+        null_shares: { language: { mean: 0.1, low: 0.05, high: 0.2, at_thresholds_mean: 0.01, at_thresholds_low: 0, at_thresholds_high: 0.02 } },
+      },
+      extractor: {},
+      model: {},
+      interventions: null,
+      has_images: false,
+    } as FeatureDoc;
+    const d = derive(doc, 2);
+    expect(d.categories).toEqual(["language", "audio", "cross-modal"]);
+    expect(d.shares.audio).toBeCloseTo(1 / 3);
+    expect(d.shareCI?.language).toEqual({ low: 0.2, high: 0.4 });
+    expect(d.chance?.language.mean).toBe(0.01);
+    expect(d.stableCounts.language).toBe(1);
+  });
+});

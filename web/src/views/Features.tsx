@@ -63,7 +63,48 @@ export interface Derived {
   counts: Record<string, number>;
 }
 
+/** More than two modalities (a predictor's hidden layer over text, audio, vision): the categories are the run's own
+ * (the browser's recomputation for another k reads one MDS, which only two modalities have), so k stays the run's. */
+export function storedDerived(d: FeatureDoc): Derived {
+  const c = d.columns;
+  const dom = d.dominance;
+  const categories = (c.category ?? []).map((x) => String(x));
+  const stable = (c.stable ?? []).map((x) => x === true);
+  const counts: Record<string, number> = { "cross-modal": 0, inactive: 0 };
+  const stableCounts: Record<string, number> = { "cross-modal": 0 };
+  categories.forEach((x, i) => {
+    counts[x] = (counts[x] ?? 0) + 1;
+    if (stable[i]) stableCounts[x] = (stableCounts[x] ?? 0) + 1;
+  });
+  const spread = (key: "" | "at_thresholds_") =>
+    dom.null_shares
+      ? Object.fromEntries(
+          Object.entries(dom.null_shares).map(([cat, v]) => [cat, { mean: v[`${key}mean`], low: v[`${key}low`], high: v[`${key}high`] }]),
+        )
+      : null;
+  return {
+    k: dom.k ?? 1,
+    categories,
+    stable,
+    lo: NaN,
+    hi: NaN,
+    shares: dom.proportions ?? {},
+    shareCI: dom.share_ci ? Object.fromEntries(Object.entries(dom.share_ci).map(([cat, v]) => [cat, { low: v[0], high: v[1] }])) : null,
+    chance: spread("at_thresholds_"),
+    chanceSameRule: spread(""),
+    stableCounts,
+    counts,
+  };
+}
+
+/** The categories of the run: vision, language, cross-modal, or one per modality and cross-modal (K > 2). */
+export function categoryList(derived: Derived): string[] {
+  const keys = Object.keys(derived.shares);
+  return keys.length ? keys : [...CATEGORIES];
+}
+
 export function derive(d: FeatureDoc, k: number): Derived {
+  if ((d.dominance.modalities?.length ?? 2) > 2) return storedDerived(d);
   const c = d.columns;
   const cat = categorize(c.mds ?? [], k);
   const stable = stability(cat.categories, c.ci_low ?? [], c.ci_high ?? [], c.n_active ?? [], cat.lo, cat.hi, d.dominance.min_active ?? 10);
@@ -186,7 +227,7 @@ function FeatureOverview({ d, derived, picked, onPick }: { d: FeatureDoc; derive
             <label>
               Category{" "}
               <select value={category} onChange={(e) => setCategory(e.target.value)} aria-label="filter features by category" data-testid="feature-category">
-                {["all", ...CATEGORIES, "inactive"].map((c) => (
+                {["all", ...categoryList(derived), "inactive"].map((c) => (
                   <option key={c} value={c}>
                     {c}
                   </option>
@@ -271,9 +312,10 @@ function MdsHistogram({ d, derived, range, onRange }: { d: FeatureDoc; derived: 
 /** Shares with their bootstrap interval, the share chance alone gives, and the stable part of each. */
 function CategorySummary({ d, derived }: { d: FeatureDoc; derived: Derived }) {
   const W = 150;
-  const max = Math.max(0.01, ...CATEGORIES.map((c) => Math.max(derived.shares[c], derived.shareCI?.[c]?.high ?? 0, derived.chance?.[c]?.high ?? 0)));
+  const cats = categoryList(derived);
+  const max = Math.max(0.01, ...cats.map((c) => Math.max(derived.shares[c], derived.shareCI?.[c]?.high ?? 0, derived.chance?.[c]?.high ?? 0)));
   const x = (v: number) => (W * v) / max;
-  const live = CATEGORIES.reduce((a, c) => a + (derived.counts[c] ?? 0), 0);
+  const live = cats.reduce((a, c) => a + (derived.counts[c] ?? 0), 0);
   return (
     <div data-testid="category-summary">
       <h3>
@@ -290,7 +332,7 @@ function CategorySummary({ d, derived }: { d: FeatureDoc; derived: Derived }) {
           </tr>
         </thead>
         <tbody>
-          {CATEGORIES.map((c) => {
+          {cats.map((c) => {
             const s = derived.shares[c];
             const ci = derived.shareCI?.[c];
             const ch = derived.chance?.[c];
