@@ -223,3 +223,15 @@ def test_demo_mult_end_to_end(tmp_path) -> None:
     out = predict(load_pretrained("mult"), load_demo(), np.arange(240))
     first = inst.drop_duplicates("instance").set_index("instance")["output"]
     assert np.allclose(first.to_numpy(), out[first.index.to_numpy()], atol=1e-4)
+
+
+def test_attributions_in_batches_equal_one_pass() -> None:
+    model, data, full, _ = _block_inputs(50)
+    head = layer_head(model, "hidden", data, np.arange(50))
+    ext = _identity_sae(full.shape[1])
+    one = feature_attributions(ext, full, head)
+    batched = feature_attributions(ext, full, head, batch_size=7)
+    for a, b in zip(one, batched, strict=True):
+        assert np.allclose(a, b, atol=1e-6)
+    w = model.out.weight.detach().numpy()[0]
+    assert np.allclose(one[1], full * w[None, :], atol=1e-5)  # identity SAE, linear head: a_j = h_j w_j

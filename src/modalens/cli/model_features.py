@@ -68,6 +68,7 @@ def study_model(
         present,
         config,
         head=head,
+        head_batch=batch_size,
         ids=np.asarray(dataset.ids),
         labels=dataset.labels,
         n_top=n_top,

@@ -49,23 +49,37 @@ ATTRIBUTION_METHOD = "gradient x code through the decoder (reconstruction error 
 def feature_attributions(
     extractor: FeatureExtractor,
     full: np.ndarray,
-    head: Callable[[torch.Tensor], torch.Tensor],
+    head: Callable[..., torch.Tensor],
     *,
     output: int | None = None,
+    batch_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes ``z [N, F]``, attributions ``a [N, F]`` (``z * d out / d z`` through the decoder) and the output ``[N]``.
 
     ``head(h) -> out`` is the rest of the model on the same N instances with the layer's activation replaced by
-    ``h``; ``out`` is ``[N]`` or ``[N, C]`` (then the column ``output``, default each instance's largest).
+    ``h``; ``out`` is ``[N]`` or ``[N, C]`` (then the column ``output``, default each instance's largest). With
+    ``batch_size`` the instances go in batches and ``head`` is called as ``head(h_batch, rows)`` with the batch's
+    positions (as :func:`modalens.models.activations.layer_head` accepts).
     """
     x = check_embeddings(full, "full", d=extractor.d_in)
+    n = len(x)
+    step = n if batch_size is None else max(1, int(batch_size))
+    parts = []
+    for start in range(0, max(n, 1), step):
+        rows = np.arange(start, min(n, start + step))
+        parts.append(_attribute(extractor, x[rows], head, rows if batch_size is not None else None, output))
+    z, attr, out = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return z, attr, out
+
+
+def _attribute(extractor, x, head, rows, output):
     device = extractor.W_dec.device
     h = torch.from_numpy(x).to(device)
     with torch.no_grad():
         z = extractor.encode(h)
     z_var = z.clone().requires_grad_(True)
     h_new = h + (z_var - z) @ extractor.W_dec
-    out = head(h_new)
+    out = head(h_new) if rows is None else head(h_new, rows)
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
     if out.ndim == 2:
@@ -118,7 +132,8 @@ def run_model_feature_study(
     present: Mapping[str, np.ndarray],
     config: FeatureStudyConfig | None = None,
     *,
-    head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    head: Callable[..., torch.Tensor] | None = None,
+    head_batch: int | None = None,
     instances: np.ndarray | None = None,
     ids: np.ndarray | None = None,
     labels: np.ndarray | None = None,
@@ -140,6 +155,8 @@ def run_model_feature_study(
     head
         The rest of the model as a function of the layer's activation on the N instances
         (:func:`modalens.models.activations.layer_head`): enables the attribution table ``instance_features``.
+    head_batch
+        Instances per call of ``head`` (``head(h, rows)``); default all at once (``head(h)``).
     instances
         The dataset row of each of the N instances (default ``0..N-1``).
     ids
@@ -210,7 +227,7 @@ def run_model_feature_study(
     t = time.perf_counter()
     instance_table = None
     if head is not None:
-        z, attr, out = feature_attributions(ext, x, head)
+        z, attr, out = feature_attributions(ext, x, head, batch_size=head_batch)
         instance_table = instance_feature_table(instances, z, attr, out, dom.categories, n_top=n_top, ids=ids)
     timings["attribution"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0

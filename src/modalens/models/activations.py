@@ -152,8 +152,9 @@ def layer_head(
     *,
     device: str | torch.device = "cpu",
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The rest of the model after ``layer`` on the instances ``index``: ``head(h) -> output`` with the layer's
-    activation replaced by ``h [len(index), d]`` (differentiable in ``h``).
+    """The rest of the model after ``layer`` on the instances ``index``: ``head(h, rows=None) -> output`` with the
+    layer's activation replaced by ``h`` (differentiable in ``h``); ``h`` holds the instances at positions ``rows`` of
+    ``index`` (default all of them).
 
     Only layers whose activation is already ``[B, d]`` can be replaced (a sequence layer cannot be rebuilt from its
     mean over steps).
@@ -162,11 +163,15 @@ def layer_head(
     names = _modalities(module, dataset)
     index = np.asarray(index)
     device = torch.device(device)
-    tensors, masks = _batch(dataset, names, index, None, None)
-    tensors = [t.to(device) for t in tensors]
-    masks = {k: v.to(device) for k, v in masks.items()}
+    all_tensors, all_masks = _batch(dataset, names, index, None, None)
 
-    def head(h: torch.Tensor) -> torch.Tensor:
+    def head(h: torch.Tensor, rows: np.ndarray | None = None) -> torch.Tensor:
+        """The model's output with the layer's activation replaced by ``h``; ``rows``: the positions in ``index``
+        of ``h``'s rows (default all, in order), so a caller can go batch by batch."""
+        pick = slice(None) if rows is None else torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        tensors = [t[pick].to(device) for t in all_tensors]
+        masks = {k: v[pick].to(device) for k, v in all_masks.items()}
+
         def replace_output(_m: nn.Module, _args: Any, out: Any) -> Any:
             if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape != h.shape:
                 raise LayerError(f"layer {layer!r}: only a [batch, d] output of shape {tuple(h.shape)} can be replaced")
