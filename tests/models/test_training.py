@@ -162,6 +162,33 @@ def test_config_errors_name_the_file_and_field(tmp_path):
         load_model(tmp_path / "absent")
 
 
+def test_a_config_claiming_a_huge_model_is_refused_before_anything_is_allocated(tmp_path, monkeypatch):
+    import resource
+    import time
+
+    directory = _saved(tmp_path)
+    config_path = directory / "config.json"
+    document = json.loads(config_path.read_text())
+    document["config"]["hidden"] = 1_000_000  # about 8e12 LSTM weights: 32 TB if built
+    config_path.write_text(json.dumps(document))
+    before, clock = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(ModelFileError, match=r"config.json: field 'config' claims a model of .*'hidden': 1000000"):
+        load_model(directory)
+    assert time.perf_counter() - clock < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 256 * 1024  # KiB: nothing was built
+    # the cap is configurable; the real model (80 kB) loads under a small cap
+    monkeypatch.setenv("MODALENS_MAX_MODEL_BYTES", "1M")
+    document["config"]["hidden"] = 32
+    config_path.write_text(json.dumps(document))
+    load_model(directory)
+    monkeypatch.setenv("MODALENS_MAX_MODEL_BYTES", "10K")
+    with pytest.raises(ModelFileError, match="over the cap of 10,240 bytes"):
+        load_model(directory)
+    monkeypatch.setenv("MODALENS_MAX_MODEL_BYTES", "lots")
+    with pytest.raises(ModelFileError, match="MODALENS_MAX_MODEL_BYTES"):
+        load_model(directory)
+
+
 def test_split_indices_hold_out_a_validation_part_when_there_is_none():
     data = synthetic(n=100)
     parts = split_indices(data.take(np.flatnonzero(data.splits != "valid")), seed=0)

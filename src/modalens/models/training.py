@@ -490,7 +490,41 @@ def read_model_config(directory: str | Path) -> tuple[ReferenceConfig, dict[str,
     meta = document.get("meta") or {}
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: field 'meta' must be an object")
+    _check_claimed_size(path, config)
     return config, meta
+
+
+# A model config claims its size through its fields (hidden widths, layers, feature dimensions); the model is built
+# only once that claim is under this cap. MODALENS_MAX_MODEL_BYTES (bytes, or with K/M/G/T) changes it.
+MAX_MODEL_BYTES = 4 << 30
+
+
+def max_model_bytes() -> int:
+    """The cap on a loaded model's parameter bytes: ``MODALENS_MAX_MODEL_BYTES`` or 4 GiB."""
+    raw = os.environ.get("MODALENS_MAX_MODEL_BYTES")
+    if not raw:
+        return MAX_MODEL_BYTES
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    text = raw.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1] if text and text[-1] in units else ""
+    try:
+        return int(float(text[: len(text) - len(unit)]) * units[unit])
+    except ValueError:
+        raise ModelFileError(f"MODALENS_MAX_MODEL_BYTES: expected a number of bytes such as 2G, got {raw!r}") from None
+
+
+def _check_claimed_size(path: Path, config: ReferenceConfig) -> None:
+    """Count the parameters the config claims (built on torch's meta device: nothing is allocated) against the cap."""
+    with torch.device("meta"):
+        claimed = sum(p.numel() for p in build_model(config).parameters()) * 4  # float32
+    cap = max_model_bytes()
+    if claimed > cap:
+        sizes = {name: getattr(config, name) for name in config._size_fields()}
+        sizes["modalities"] = dict(config.modalities)
+        raise ModelFileError(
+            f"{path}: field 'config' claims a model of {claimed:,} parameter bytes ({sizes}), over the cap of "
+            f"{cap:,} bytes; raise it with MODALENS_MAX_MODEL_BYTES"
+        )
 
 
 def load_model(directory: str | Path, *, device: str = "cpu") -> ReferenceModel:
