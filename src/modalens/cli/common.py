@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -19,3 +23,21 @@ def error_exit(exc: BaseException) -> typer.Exit:
     """Say what was wrong in one line on stderr; the caller raises the returned exit (status 2)."""
     console.print(f"[red]error:[/red] {escape(str(exc))}")
     return typer.Exit(2)
+
+
+def run_explain(
+    predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool, unit: str = "instances"
+) -> Any:
+    """Explain, save the run and say where it went; Ctrl-C ends with status 130 and writes nothing."""
+    from modalens.interactions import InterruptedExplanation, explain
+
+    clock = time.perf_counter()
+    try:
+        explanation = explain(predictor, dataset, config)
+    except InterruptedExplanation as exc:
+        Console().print(f"[red]interrupted[/red] after {len(exc.finished)} finished {unit}; nothing was written")
+        raise typer.Exit(130) from None
+    path = explanation.save(out, overwrite=overwrite)
+    seconds = time.perf_counter() - clock
+    Console().print(f"explained {len(dataset)} {unit} in {seconds:.1f} s -> [bold]{path}[/bold]")
+    return explanation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import time
 import zipfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modalens._core.errors import ModalensError
+from modalens.cli.common import run_explain
 from modalens.cli.options import with_config
 from modalens.interactions.api import list_methods
 from modalens.interactions.config import ExplainConfig
@@ -119,7 +119,7 @@ def explain(
         dataset = dataset.take(range(min(limit, len(dataset))))
     predictor = _load_predictor(model, dataset, baseline=baseline, device=device, mmsa=mmsa)
     predictor.masker.fit(_baseline_data(full))
-    _run_explain(predictor, dataset, out, config, overwrite=overwrite)
+    run_explain(predictor, dataset, out, config, overwrite=overwrite)
 
 
 @app.command()
@@ -139,7 +139,7 @@ def demo(
     predictor.masker = Masker("mean").fit(_baseline_data(full))
     console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
     # 4 walks (2 antithetic pairs) per instance: about 5% attribution error, half the time of the default 8
-    explanation = _run_explain(predictor, dataset, out, ExplainConfig(n_permutations=4), overwrite=overwrite)
+    explanation = run_explain(predictor, dataset, out, ExplainConfig(n_permutations=4), overwrite=overwrite)
     _print_summary(explanation)
     if serve:
         try:
@@ -237,20 +237,6 @@ def _check_out(out: Path, overwrite: bool, dataset: Any = None) -> None:
         raise typer.BadParameter(
             str(exc).replace("overwrite=True (CLI: --overwrite)", "--overwrite"), param_hint="--out"
         ) from None
-
-
-def _run_explain(predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool = False) -> Any:
-    from modalens.interactions import InterruptedExplanation, explain
-
-    clock = time.perf_counter()
-    try:
-        explanation = explain(predictor, dataset, config)
-    except InterruptedExplanation as exc:
-        console.print(f"[red]interrupted[/red] after {len(exc.finished)} finished instances; nothing was written")
-        raise typer.Exit(130) from None
-    path = explanation.save(out, overwrite=overwrite)
-    console.print(f"explained {len(dataset)} instances in {time.perf_counter() - clock:.1f} s -> [bold]{path}[/bold]")
-    return explanation
 
 
 def _print_summary(explanation: Any) -> None:

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modalens.cli.common import UsageError
+from modalens.cli.common import UsageError, run_explain
 
 console = Console()
 
@@ -192,7 +192,7 @@ def explain_vlm_command(
         batch_size=batch_size,
         seed=seed,
     )
-    explanation = _run_explain(predictor, dataset, out, config, overwrite=overwrite)
+    explanation = run_explain(predictor, dataset, out, config, overwrite=overwrite, unit="pairs")
     _print_mm_shap(explanation)
 
 
@@ -206,21 +206,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise typer.BadParameter(
             str(exc).replace("overwrite=True (CLI: --overwrite)", "--overwrite"), param_hint="--out"
         ) from None
-
-
-def _run_explain(predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool) -> Any:
-    from modalens.interactions import InterruptedExplanation, explain
-
-    clock = time.perf_counter()
-    try:
-        explanation = explain(predictor, dataset, config)
-    except InterruptedExplanation as exc:
-        console.print(f"[red]interrupted[/red] after {len(exc.finished)} finished pairs; nothing was written")
-        raise typer.Exit(130) from None
-    path = explanation.save(out, overwrite=overwrite)
-    seconds = time.perf_counter() - clock
-    console.print(f"explained {len(dataset)} pairs in {seconds:.1f} s -> [bold]{path}[/bold]")
-    return explanation
 
 
 def _print_mm_shap(explanation: Any) -> None:
