@@ -3,18 +3,12 @@ import { MODALITY_COLORS } from "../colors";
 import { Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { categoryColor, examplesByLevel } from "../featureStats";
 import { fmt, num, pct } from "../stats";
+import type { ExamplesRow } from "../runTypes";
 import type { Cell, RunInfo } from "../types";
 import type { Derived, FeatureDoc } from "./Features";
 
-export interface Example {
-  modality: string;
-  level: string;
-  rank: number;
-  sample: number;
-  activation: number;
-  count: number;
-  band_low: number;
-  band_high: number;
+/** A row of the run's `examples` table with the sample's caption, label and image attached. */
+export interface Example extends Omit<ExamplesRow, "feature"> {
   text: string | null;
   label: string | null;
   image: string | null;
