@@ -1,0 +1,257 @@
+"""Global feature importance of an interaction run, for all instances or for a selection.
+
+- ``GET /api/runs/{run}/feature-importance``: every named feature and every word of the run, with its mean
+  |attribution|, mean attribution, support (instances where it occurs) and count (rows: a word may occur more than
+  once in an instance).
+- ``POST /api/runs/{run}/feature-importance`` with ``{"indices": [...]}``: the same over those instances only;
+  ``{"members_of": {"modality", "feature", "kind"}}`` adds ``members``: the instances (of the selection, or all)
+  where that feature or word carries an attribution.
+
+Where the numbers come from (the run's ``feature_attributions`` table, docs/run-format.md):
+
+- a named feature (``kind: "feature"``) is a row with ``position = -1`` and ``feature != "*"``: the feature over all
+  steps of one instance (the ``features`` granularity). Per-step cells (``position >= 0``, the ``cells``
+  granularity) are left out: they split the same credit over steps and would count it twice.
+- a word (``kind: "word"``) is a row with ``feature = "*"``, ``position >= 0`` and a token, lower-cased and
+  stripped, so "Great" and "great" are one word. Token modalities with whole words (``word_attributions``) count
+  those words, not their pieces (as :meth:`modalens.interactions.Explanation.feature_importance` does).
+
+The table is encoded once per run snapshot into integer key codes and arrays (kept in the snapshot's cache), so a
+selection is a few ``numpy.bincount`` calls over the rows, not a pandas group-by per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from modalens._core.errors import ModalensError
+from modalens.app.data import RunSource, dumps
+
+CACHE_KEY = "importance:prepared"
+MAX_INDICES = 5_000_000  # the server's own limit on instances per run
+
+
+class ImportanceError(ModalensError, ValueError):
+    """A selection that names no instance of the run (answered with 422)."""
+
+
+@dataclass
+class Prepared:
+    """The ``feature_attributions`` rows that count, encoded: one key code per row (a modality's feature or word),
+    the row's instance and value, and whether the row is the first of its key in its instance (for support)."""
+
+    keys: pd.DataFrame  # modality, feature, kind; row k describes code k
+    code: np.ndarray  # [R] int64
+    instance: np.ndarray  # [R] int64
+    value: np.ndarray  # [R] float64
+    first: np.ndarray  # [R] bool
+    n: int
+
+
+def prepare(source: RunSource) -> Prepared:
+    """The encoded rows of a run snapshot, built once (a pandas pass) and cached with the snapshot."""
+    cached = source._cache.get(CACHE_KEY)
+    if cached is None:
+        cached = source._cache[CACHE_KEY] = _prepare(source)
+    return cached
+
+
+def _prepare(source: RunSource) -> Prepared:
+    fa = source.table("feature_attributions")  # NotFound (404) when the run has no feature attributions
+    n = source.n
+    source.instance_numbers("feature_attributions")  # refuses rows that name no instance
+    position = fa["position"].to_numpy()
+    feature = fa["feature"].astype(str)
+    named = fa.loc[(position < 0) & (feature != "*").to_numpy(), ["instance", "modality", "feature", "value"]]
+    named = named.assign(kind="feature")
+    parts = [named]
+    whole_word_modalities: set[str] = set()
+    if "word_attributions" in source.run.table_names:
+        wa = source.table("word_attributions")
+        source.instance_numbers("word_attributions")
+        whole_word_modalities = set(wa["modality"].astype(str))
+        parts.append(_words(wa["instance"], wa["modality"], wa["text"], wa["value"]))
+    if "token" in fa.columns:
+        steps = fa[(position >= 0) & (feature == "*").to_numpy() & fa["token"].notna().to_numpy()]
+        steps = steps[~steps["modality"].astype(str).isin(whole_word_modalities)]
+        parts.append(_words(steps["instance"], steps["modality"], steps["token"], steps["value"]))
+    rows = pd.concat(parts, ignore_index=True)
+    rows["modality"] = rows["modality"].astype(str)
+    rows["feature"] = rows["feature"].astype(str)
+    rows = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
+    codes, keys = pd.MultiIndex.from_frame(rows[["modality", "kind", "feature"]]).factorize()
+    key_frame = keys.to_frame(index=False, name=["modality", "kind", "feature"])
+    instance = rows["instance"].to_numpy(dtype=np.int64)
+    # first occurrence of each (instance, key): support counts instances, not occurrences
+    first = ~pd.Series(instance * max(len(key_frame), 1) + codes).duplicated().to_numpy()
+    return Prepared(
+        keys=key_frame,
+        code=codes.astype(np.int64),
+        instance=instance,
+        value=rows["value"].to_numpy(dtype=np.float64),
+        first=first,
+        n=n,
+    )
+
+
+def _words(instance: pd.Series, modality: pd.Series, token: pd.Series, value: pd.Series) -> pd.DataFrame:
+    """Word rows: the token lower-cased and stripped (empty tokens dropped)."""
+    word = token.astype(str).str.strip().str.lower()
+    keep = (word != "").to_numpy() & token.notna().to_numpy()
+    return pd.DataFrame(
+        {
+            "instance": instance.to_numpy()[keep],
+            "modality": modality.to_numpy()[keep],
+            "feature": word.to_numpy()[keep],
+            "value": value.to_numpy(dtype=np.float64)[keep],
+            "kind": "word",
+        }
+    )
+
+
+def selection_mask(prepared: Prepared, indices: list[int] | np.ndarray | None) -> np.ndarray | None:
+    """A boolean mask over instances for these indices (None: every instance); out-of-range ones are refused."""
+    if indices is None:
+        return None
+    idx = np.asarray(indices, dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= prepared.n):
+        bad = idx[(idx < 0) | (idx >= prepared.n)][0]
+        raise ImportanceError(f"indices: instance {bad} is out of range; the run has instances 0..{prepared.n - 1}")
+    mask = np.zeros(prepared.n, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def importance(
+    source: RunSource, indices: list[int] | np.ndarray | None = None, members_of: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The feature-importance document over all instances (``indices=None``) or a selection.
+
+    Each item: ``modality``, ``feature`` (a named feature, or the word), ``kind`` ("feature" or "word"),
+    ``mean_abs`` and ``mean`` (over the rows: a word's every occurrence), ``support`` (instances where it occurs)
+    and ``count`` (rows), most important first. ``n_instances``: instances the document covers.
+    """
+    p = prepare(source)
+    mask = selection_mask(p, indices)
+    rows = slice(None) if mask is None else mask[p.instance]
+    code = p.code[rows]
+    k = len(p.keys)
+    count = np.bincount(code, minlength=k)
+    total = np.bincount(code, weights=p.value[rows], minlength=k)
+    total_abs = np.bincount(code, weights=np.abs(p.value[rows]), minlength=k)
+    support = np.bincount(code[p.first[rows]], minlength=k)
+    seen = np.flatnonzero(count > 0)
+    mean_abs = total_abs[seen] / count[seen]
+    order = seen[np.argsort(-mean_abs, kind="stable")]
+    keys = p.keys
+    features = [
+        {
+            "modality": m,
+            "feature": f,
+            "kind": kd,
+            "mean_abs": float(a / c),
+            "mean": float(t / c),
+            "support": int(s),
+            "count": int(c),
+        }
+        for m, f, kd, a, t, s, c in zip(
+            keys["modality"].to_numpy()[order].tolist(),
+            keys["feature"].to_numpy()[order].tolist(),
+            keys["kind"].to_numpy()[order].tolist(),
+            total_abs[order].tolist(),
+            total[order].tolist(),
+            support[order].tolist(),
+            count[order].tolist(),
+            strict=True,
+        )
+    ]
+    doc: dict[str, Any] = {
+        "features": features,
+        "n_instances": int(p.n if mask is None else mask.sum()),
+    }
+    if members_of is not None:
+        doc["members"] = members(p, mask, members_of)
+    return doc
+
+
+def members(prepared: Prepared, mask: np.ndarray | None, item: dict[str, str]) -> list[int]:
+    """Instances (within ``mask``) where this feature or word carries an attribution (a non-zero value)."""
+    keys = prepared.keys
+    hit = np.flatnonzero(
+        (keys["modality"] == item.get("modality")).to_numpy()
+        & (keys["feature"] == item.get("feature")).to_numpy()
+        & (keys["kind"] == item.get("kind", "word")).to_numpy()
+    )
+    if not len(hit):
+        raise ImportanceError(
+            f"members_of: the run has no {item.get('kind', 'word')} {item.get('feature')!r} in modality "
+            f"{item.get('modality')!r}"
+        )
+    rows = (prepared.code == hit[0]) & (prepared.value != 0)
+    found = np.unique(prepared.instance[rows])
+    if mask is not None:
+        found = found[mask[found]]
+    return found.tolist()
+
+
+# -- routes ----------------------------------------------------------------------------------------------------------
+class ImportanceItem(BaseModel):
+    modality: str
+    feature: str
+    kind: Literal["feature", "word"]
+    mean_abs: float
+    mean: float
+    support: int
+    count: int
+
+
+class ImportanceDocument(BaseModel):
+    features: list[ImportanceItem]
+    n_instances: int
+    members: list[int] | None = None
+
+
+class MemberQuery(BaseModel):
+    modality: str = Field(max_length=200)
+    feature: str = Field(max_length=500)
+    kind: Literal["feature", "word"] = "word"
+
+
+class ImportanceQuery(BaseModel):
+    """A selection of instances; ``members_of`` asks for the instances where one feature or word occurs."""
+
+    indices: list[int] | None = Field(default=None, max_length=MAX_INDICES)
+    members_of: MemberQuery | None = None
+
+
+def add_importance_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Callable[..., Any]) -> None:
+    """Register ``GET`` and ``POST /api/runs/{run}/feature-importance`` on ``app`` (with the server's helpers)."""
+
+    @app.get(
+        "/api/runs/{run_id}/feature-importance", response_model=ImportanceDocument, tags=["interaction runs"]
+    )
+    async def feature_importance(request: Request, run_id: str) -> Response:
+        """Mean |attribution|, mean and support of every named feature and word, over all instances."""
+        return await send(request, get_run(run_id), lambda s: dumps(importance(s)))
+
+    @app.post(
+        "/api/runs/{run_id}/feature-importance", response_model=ImportanceDocument, tags=["interaction runs"]
+    )
+    async def feature_importance_of(run_id: str, query: ImportanceQuery) -> Response:
+        """The same over a selection of instances (and, on request, the instances where one item occurs)."""
+        live = get_run(run_id)
+        item = query.members_of.model_dump() if query.members_of is not None else None
+        body = await run_in_threadpool(live.read, lambda s: dumps(importance(s, query.indices, item)))
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+__all__ = ["ImportanceError", "Prepared", "add_importance_routes", "importance", "prepare"]
