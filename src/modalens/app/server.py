@@ -50,6 +50,7 @@ from modalens.app.data import Body, LiveRun, NotFound, RunChanging, RunSource, c
 from modalens.app.feature_routes import add_feature_routes
 from modalens.app.importance import add_importance_routes
 from modalens.app.features import feature_card, features_document, image_mime, image_path
+from modalens.app.glyphs import add_glyph_routes
 from modalens.app.security import (
     LOOPBACK_NAMES,
     Guard,
@@ -395,6 +396,7 @@ def create_app(
         return send_built(request, first, build, extra_token=f"|{second.token()}|{run_a}|{run_b}")
 
     add_feature_routes(app, get_run=get_run, send=send, send_built=send_built, model=model)
+    add_glyph_routes(app, get_run=get_run, send=send)
     add_importance_routes(app, get_run=get_run, send=send)
 
     @app.get("/api/docs", include_in_schema=False)
