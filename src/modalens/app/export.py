@@ -22,6 +22,7 @@ import numpy as np
 
 from modalens._core.atomic import write_atomically
 from modalens.app.data import NotFound, RunSource, compare
+from modalens.app.importance import importance
 from modalens.app.server import STATIC_DIR, open_runs
 
 
@@ -65,6 +66,8 @@ def export_documents(run_dirs: Sequence[str | os.PathLike], max_instances: int =
         docs[f"{base}/instances"] = _doc(source.instances())
         with contextlib.suppress(NotFound):  # a run without templates: the view says so itself
             docs[f"{base}/templates"] = _doc(source.templates())
+        with contextlib.suppress(NotFound):  # no feature attributions: the view says so itself
+            docs[f"{base}/feature-importance"] = importance(source)
         for i in _detail_instances(source, max_instances):
             detail = source.instance_detail(i)
             docs[f"{base}/instances/{i}"] = detail
