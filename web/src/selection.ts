@@ -19,12 +19,16 @@ export interface Selection {
   focused: number | null;
   hovered: number | null;
   colorBy: ColorBy;
+  /** The filter (filters.ts text form) the selection came from: with it a link needs no index list. Only set while
+   * the selection is exactly that filter's result (a later lasso, add or intersect clears it). */
+  filter: string | null;
 }
 
-export const initialSelection: Selection = { selected: null, source: null, focused: null, hovered: null, colorBy: "type" };
+export const initialSelection: Selection = { selected: null, source: null, focused: null, hovered: null, colorBy: "type", filter: null };
 
 export type SelectionAction =
-  | { type: "select"; indices: Iterable<number>; source: string; mode?: "replace" | "add" | "intersect" }
+  | { type: "select"; indices: Iterable<number>; source: string; mode?: "replace" | "add" | "intersect"; filter?: string }
+  | { type: "restore"; selected: Int32Array | null; source: string | null; filter: string | null; focused: number | null; colorBy: ColorBy }
   | { type: "clear" }
   | { type: "focus"; index: number | null }
   | { type: "hover"; index: number | null }
@@ -33,9 +37,20 @@ export type SelectionAction =
 
 /** Sorted, de-duplicated Int32Array of indices. */
 export function normalise(indices: Iterable<number>): Int32Array {
+  if (indices instanceof Int32Array && isSortedUnique(indices)) return indices; // filters already give this
   const arr = Int32Array.from(new Set(indices));
   arr.sort();
   return arr;
+}
+
+function isSortedUnique(a: Int32Array): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;
+  return true;
+}
+
+/** Whether a string names a colour-by channel (links are user input). */
+export function isColorBy(v: string | null): v is ColorBy {
+  return v !== null && COLOR_BY.some((c) => c.value === v);
 }
 
 export function union(a: Int32Array, b: Int32Array): Int32Array {
@@ -66,10 +81,13 @@ export function selectionReducer(state: Selection, action: SelectionAction): Sel
       if (mode === "add" && state.selected) selected = union(state.selected, next);
       if (mode === "intersect" && state.selected) selected = intersect(state.selected, next);
       const source = mode === "replace" || !state.source ? action.source : `${state.source} ${mode === "add" ? "+" : "∩"} ${action.source}`;
-      return { ...state, selected, source };
+      const filter = mode === "replace" || !state.selected ? (action.filter ?? null) : null;
+      return { ...state, selected, source, filter };
     }
+    case "restore":
+      return { ...state, selected: action.selected, source: action.source, filter: action.filter, focused: action.focused, colorBy: action.colorBy };
     case "clear":
-      return { ...state, selected: null, source: null };
+      return { ...state, selected: null, source: null, filter: null };
     case "focus":
       return { ...state, focused: action.index };
     case "hover":
