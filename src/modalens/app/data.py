@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from modalens._core.errors import ModalensError
+from modalens.data.feature_vocab import describe_feature
 from modalens.runs import InteractionManifest, Run, RunError, RunLimits, read_run, safe_name
 
 INSTANCE_COLUMNS = (
@@ -255,6 +256,7 @@ class RunSource:
         for name in ("modality_shapley", "coalitions", "interactions"):
             detail[name] = self._rows_of(name, index)
         detail["words"], detail["tracks"] = self._attribution_tracks(index, detail["warnings"])
+        detail["word_timings"] = self._word_timings(index, detail["row"], detail["warnings"])
         detail["media"] = self._media_of(index)
         detail["word_groups"] = self._word_groups(index)
         detail["patches"] = self._patch_maps(index, detail["media"])
@@ -377,6 +379,7 @@ class RunSource:
                 ]
                 del steps[(mod, feat)]
         tracks = []
+        kinds = {m.name: m.kind for m in self.interaction.dataset.modalities}
         for mod, feat in self._track_keys(dataset, set(steps) | set(totals)):
             per_step = steps.get((mod, feat), {})
             positions = sorted(per_step) or self._real_steps(dataset, mod, index)
@@ -391,9 +394,46 @@ class RunSource:
                     "attribution": [per_step.get(p) for p in positions],
                     "values": None if feat == "*" else self._raw_values(dataset, mod, feat, index, pos),
                     "total": totals.get((mod, feat)),
+                    **_vocabulary(feat, kinds.get(mod)),
                 }
             )
         return words, tracks
+
+    def _word_timings(self, index: int, row: dict[str, Any], warnings: list[str]) -> dict[str, list] | None:
+        """When each word is spoken, in seconds from the start of the instance's audio, where the data knows it.
+
+        A modality with a ``word_duration`` feature (the demo's audio: each word's share of the synthesised speech)
+        gives one interval per real step, the durations laid end to end from 0 s. The demo's word intervals are
+        contiguous and start at the first word's onset, which espeak-ng puts at the clip's first sample; the
+        ``speech_seconds`` meta column (the end of the last word) checks the sum, with a warning when they differ
+        by more than 50 ms (words cut off, or pauses the durations leave out).
+        """
+        dataset = self._dataset([])  # its absence is already reported by the tracks
+        if dataset is None or index >= len(dataset):
+            return None
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in dataset.modalities:
+            mod = dataset[name]
+            lower = [f.lower() for f in mod.feature_names]
+            if "word_duration" not in lower:
+                continue
+            steps = np.flatnonzero(mod.step_mask()[index])
+            durations = mod.values[index, steps, lower.index("word_duration")].astype(np.float64)
+            if not len(steps) or not np.isfinite(durations).all() or (durations < 0).any():
+                continue
+            ends = np.cumsum(durations)
+            starts = ends - durations
+            out[name] = [
+                {"position": int(p), "start": round(float(a), 4), "end": round(float(b), 4)}
+                for p, a, b in zip(steps.tolist(), starts.tolist(), ends.tolist(), strict=True)
+            ]
+            speech = row.get("meta_speech_seconds")
+            if isinstance(speech, (int, float)) and math.isfinite(speech) and abs(ends[-1] - speech) > 0.05:
+                warnings.append(
+                    f"word timings of {name}: the word durations add up to {ends[-1]:.2f} s but the speech lasts "
+                    f"{speech:.2f} s (speech_seconds); the highlighted word may drift from the audio"
+                )
+        return out or None
 
     def _track_keys(self, dataset: Any, keys: set[tuple[str, str]]) -> list[tuple[str, str]]:
         """(modality, feature) pairs to show: those with attributions, plus every dataset feature of them."""
@@ -489,6 +529,12 @@ class RunSource:
             raise NotFound(
                 f"run {self.run_id!r} ({self.run.path.name}) has no table {name!r}; it has {self.run.table_names}"
             )
+
+
+def _vocabulary(feature: str, kind: str | None) -> dict[str, str | None]:
+    """A track's ``description`` and ``group`` from the feature vocabulary (None for names it does not know)."""
+    info = describe_feature(feature, kind)
+    return {"description": info.description if info else None, "group": info.group if info else None}
 
 
 def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
