@@ -35,22 +35,26 @@ NEUTRAL_WORDS = ["the", "movie", "was", "it", "and", "i", "really", "just", "plo
 STEPS = 10
 
 
-def make_dataset(n: int, seed: int = 0, media_count: int = 24) -> tuple[MultimodalDataset, np.ndarray]:
+def make_dataset(
+    n: int, seed: int = 0, media_count: int = 24, *, steps: int = STEPS, word_durations: bool = False
+) -> tuple[MultimodalDataset, np.ndarray]:
     """A MOSI-like dataset of ``n`` utterances with words, word-aligned audio/vision tracks and a little media.
 
     Returns the dataset and a latent ``[n, 3]`` matrix of true per-modality sentiment evidence (text, audio,
-    vision) that the synthetic "model" reads.
+    vision) that the synthetic "model" reads. ``steps``: the padded length (utterances have 5..steps words);
+    ``word_durations``: the audio gets a ``word_duration`` feature (seconds, as the demo set's) and the meta a
+    ``speech_seconds`` column, their sum.
     """
     rng = np.random.default_rng(seed)
     latent = rng.normal(0.0, 1.0, size=(n, 3)).astype(np.float32)
     # Some instances have a strong single channel (dominance), some opposed channels (conflict).
     strong = rng.random(n) < 0.3
     latent[strong, rng.integers(0, 3, strong.sum())] *= 2.5
-    lengths = rng.integers(5, STEPS + 1, size=n)
+    lengths = rng.integers(5, steps + 1, size=n)
     words: list[list[str]] = []
     texts: list[str] = []
-    mask = np.zeros((n, STEPS), dtype=bool)
-    cue = np.zeros((n, STEPS), dtype=bool)  # where a sentiment word stands
+    mask = np.zeros((n, steps), dtype=bool)
+    cue = np.zeros((n, steps), dtype=bool)  # where a sentiment word stands
     for i in range(n):
         toks = list(rng.choice(NEUTRAL_WORDS, size=lengths[i]))
         k = int(min(lengths[i], 1 + int(abs(latent[i, 0]) > 1.0)))
@@ -61,15 +65,22 @@ def make_dataset(n: int, seed: int = 0, media_count: int = 24) -> tuple[Multimod
         words.append([str(t) for t in toks])
         texts.append(" ".join(toks))
         mask[i, : lengths[i]] = True
-    text_values = rng.normal(0, 0.3, size=(n, STEPS, 8)).astype(np.float32)
+    text_values = rng.normal(0, 0.3, size=(n, steps, 8)).astype(np.float32)
     text_values[:, :, 0] += latent[:, 0:1] * np.where(cue, 1.5, 0.15)
-    audio = rng.normal(0, 0.5, size=(n, STEPS, len(AUDIO_FEATURES))).astype(np.float32)
+    audio = rng.normal(0, 0.5, size=(n, steps, len(AUDIO_FEATURES))).astype(np.float32)
     audio[:, :, 0] += 0.8 * latent[:, 1:2]
-    vision = rng.normal(0, 0.5, size=(n, STEPS, len(VISION_FEATURES))).astype(np.float32)
+    vision = rng.normal(0, 0.5, size=(n, steps, len(VISION_FEATURES))).astype(np.float32)
     vision[:, :, 0] += np.maximum(latent[:, 2:3], 0)
     vision[:, :, 1] += np.maximum(-latent[:, 2:3], 0)
     for arr in (text_values, audio, vision):
         arr[~mask] = 0.0
+    audio_names = list(AUDIO_FEATURES)
+    meta = {}
+    if word_durations:  # drawn from their own generator, so the other values stay those of the default fixture
+        durations = np.where(mask, np.random.default_rng(seed + 7).uniform(0.12, 0.6, size=(n, steps)), 0.0)
+        audio = np.concatenate([audio, durations[:, :, None].astype(np.float32)], axis=2)
+        audio_names.append("word_duration")
+        meta["speech_seconds"] = audio[:, :, -1].astype(np.float64).sum(axis=1)
     labels = np.clip(latent @ np.array([1.2, 0.5, 0.7]) + rng.normal(0, 0.4, n), -3, 3).astype(np.float32)
     splits = np.where(rng.random(n) < 0.7, "train", np.where(rng.random(n) < 0.5, "valid", "test"))
     face = [_face_png(float(latent[i, 2])) if i < media_count else None for i in range(n)]
@@ -77,7 +88,7 @@ def make_dataset(n: int, seed: int = 0, media_count: int = 24) -> tuple[Multimod
     ds = MultimodalDataset(
         [
             Modality("text", "text", text_values, mask=mask, feature_names=[f"emb{j}" for j in range(8)], words=words),
-            Modality("audio", "audio", audio, mask=mask, feature_names=AUDIO_FEATURES),
+            Modality("audio", "audio", audio, mask=mask, feature_names=audio_names),
             Modality("vision", "vision", vision, mask=mask, feature_names=VISION_FEATURES),
         ],
         labels,
@@ -85,7 +96,7 @@ def make_dataset(n: int, seed: int = 0, media_count: int = 24) -> tuple[Multimod
         ids=[f"vid{i // 7:05d}_{i % 7}" for i in range(n)],
         splits=splits.tolist(),
         texts=texts,
-        meta=pd.DataFrame({"speaker": rng.integers(0, 40, n)}),
+        meta=pd.DataFrame({"speaker": rng.integers(0, 40, n), **meta}),
         media={"face": MediaColumn("image/png", face), "speech": MediaColumn("audio/wav", speech)},
         name="synthetic-mosi",
     )
@@ -102,6 +113,8 @@ def write_interaction_run(
     with_projection: bool = True,
     media_count: int = 24,
     overwrite: bool = False,
+    steps: int = STEPS,
+    word_durations: bool = False,
 ) -> Path:
     """Write a complete synthetic interaction run (all tables of docs/run-format.md) and return its path.
 
@@ -120,10 +133,12 @@ def write_interaction_run(
         written without one would be.
     media_count
         How many instances get a face thumbnail and a speech clip.
+    steps, word_durations
+        Padded sequence length and the audio's ``word_duration`` feature (see :func:`make_dataset`).
     """
     if not 1 <= n <= 50_000:
         raise ValueError(f"n must be in 1..50000, got {n}")
-    dataset, latent = make_dataset(n, seed, media_count)
+    dataset, latent = make_dataset(n, seed, media_count, steps=steps, word_durations=word_durations)
     rng = np.random.default_rng(1000 + model_seed)
     weights = np.array([1.1, 0.55, 0.75]) * rng.uniform(0.8, 1.25, 3)
     # main effects of each modality, squashed like a trained regressor's outputs (labels live in [-3, 3])
@@ -155,6 +170,7 @@ def write_interaction_run(
             "interaction_strength": strength,
             "text": dataset.texts,
             "meta_speaker": dataset.meta["speaker"].to_numpy(),
+            **{f"meta_{c}": dataset.meta[c].to_numpy() for c in dataset.meta.columns if c != "speaker"},
             **{f"shapley_{m}": shapley[:, k] for k, m in enumerate(MODALITIES)},
         }
     )
