@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from modalens.app.glyphs import acoustic_group, emotion_of
+from modalens.app.glyphs import acoustic_group, compact, emotion_of
 from modalens.app.server import create_app
 from modalens.data.native import load_dataset
 
@@ -65,7 +65,7 @@ def test_face_inputs_are_expression_means_over_valid_steps(client: TestClient, r
     for emotion, feature in (("joy", "Joy"), ("sadness", "Sadness")):
         d = vision.feature_names.index(feature)
         expected = [float(vision.values[i, mask[i], d].mean()) for i in range(len(ds))]
-        assert np.allclose(face["values"][emotion], expected, rtol=1e-6, atol=1e-7)
+        assert np.allclose(face["values"][emotion], expected, rtol=6e-4, atol=1e-9)  # 4 significant digits
         lo, hi = face["range"][emotion]
         assert lo == pytest.approx(np.percentile(expected, 5)) and hi == pytest.approx(np.percentile(expected, 95))
     # the padding (masked steps) really differs from the mean: a mean over all steps would not match
@@ -83,10 +83,14 @@ def test_petals_are_grouped_whole_instance_attributions(client: TestClient, runs
     assert rose["features"] == {"pitch": ["F0"], "voicing": ["VUV"], "voice quality": ["NAQ", "H1H2"]}
     wide = whole.pivot_table(index="instance", columns="feature", values="value").reindex(range(240))
     for group, feats in rose["features"].items():
-        assert np.allclose(rose["signed"][group], wide[feats].sum(axis=1), rtol=1e-6, atol=1e-9)
-        assert np.allclose(rose["abs"][group], wide[feats].abs().sum(axis=1), rtol=1e-6, atol=1e-9)
+        assert np.allclose(rose["signed"][group], wide[feats].sum(axis=1), rtol=6e-4, atol=1e-12)
+        assert np.allclose(rose["abs"][group], wide[feats].abs().sum(axis=1), rtol=6e-4, atol=1e-12)
     all_abs = np.concatenate([rose["abs"][g] for g in rose["groups"]])
-    assert rose["scale"] == pytest.approx(np.percentile(all_abs, 98))
+    assert rose["scale"] == pytest.approx(np.percentile(all_abs, 98), rel=1e-3)
+
+
+def test_compact_keeps_four_significant_digits() -> None:
+    assert compact(np.array([0.123456, -98765.4, 1.23456e-7, 0.0, np.nan])) == [0.1235, -98770.0, 1.235e-07, 0.0, None]
 
 
 def test_without_whole_instance_rows_petals_sum_the_steps(client: TestClient, runs: dict[str, Path]) -> None:
@@ -94,7 +98,7 @@ def test_without_whole_instance_rows_petals_sum_the_steps(client: TestClient, ru
     assert rose["source"] == "steps summed"
     fa = pd.read_parquet(runs["steps"] / "feature_attributions.parquet")
     f0 = fa[(fa["modality"] == "audio") & (fa["feature"] == "F0")].groupby("instance")["value"].sum()
-    assert np.allclose(rose["signed"]["pitch"], f0.reindex(range(120)).to_numpy())
+    assert np.allclose(rose["signed"]["pitch"], f0.reindex(range(120)).to_numpy(), rtol=6e-4, atol=1e-12)
 
 
 def test_runs_without_faces_or_acoustics_get_null_glyphs(tmp_path: Path) -> None:

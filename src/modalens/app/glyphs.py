@@ -107,6 +107,17 @@ def _acoustic_modality(source: RunSource) -> tuple[str, dict[str, str]] | None:
     return None
 
 
+def compact(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    """A float column rounded to ``digits`` significant digits (a glyph needs no more; 50,000 instances x 17
+    columns at full precision would be a 15 MB document), NaN as None."""
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(np.abs(x)))
+        factor = 10.0 ** np.where(np.isfinite(exponent), digits - 1 - exponent, 0)
+        rounded = np.where(np.isfinite(x) & (x != 0), np.round(x * factor) / factor, x)
+    return column(rounded)
+
+
 def _percentile_range(values: np.ndarray) -> list[float | None]:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -135,7 +146,7 @@ def face_inputs(source: RunSource) -> dict[str, Any] | None:
         x = np.asarray(modality.values[:, :, d], dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, (np.where(mask > 0, x, 0.0)).sum(axis=1) / count, np.nan)
-        values[emotion] = column(mean)
+        values[emotion] = compact(mean)
         ranges[emotion] = _percentile_range(mean)
     return {
         "modality": name,
@@ -189,7 +200,7 @@ def rose_inputs(source: RunSource) -> dict[str, Any] | None:
         known = np.isfinite(block).any(axis=1)
         s = np.where(known, np.nansum(block, axis=1), np.nan)
         a = np.where(known, np.nansum(np.abs(block), axis=1), np.nan)
-        signed[group], absolute[group] = column(s), column(a)
+        signed[group], absolute[group] = compact(s), compact(a)
         largest.append(a)
     stacked = np.concatenate(largest) if largest else np.array([])
     stacked = stacked[np.isfinite(stacked)]
