@@ -60,6 +60,7 @@ from modalens.app.security import (
     local_names,
     make_scrub,
 )
+from modalens.app.slice_routes import add_slice_routes
 from modalens.runs import RunError, RunLimits, safe_name
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -396,6 +397,7 @@ def create_app(
         return send_built(request, first, build, extra_token=f"|{second.token()}|{run_a}|{run_b}")
 
     add_feature_routes(app, get_run=get_run, send=send, send_built=send_built, model=model)
+    add_slice_routes(app, get_run=get_run, send=send)
     add_glyph_routes(app, get_run=get_run, send=send)
     add_importance_routes(app, get_run=get_run, send=send)
 
