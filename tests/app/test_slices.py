@@ -60,7 +60,9 @@ def client(runs: dict[str, Path], home: Path) -> TestClient:
     return TestClient(create_app([runs["a"], runs["b"]]), base_url=BASE)
 
 
-def test_save_list_replace_delete_in_the_user_folder_only(client: TestClient, runs: dict[str, Path], home: Path) -> None:
+def test_save_list_replace_delete_in_the_user_folder_only(
+    client: TestClient, runs: dict[str, Path], home: Path
+) -> None:
     before = tree_digest(runs["a"])
     assert client.get("/api/runs/model-a/slices").json() == {"slices": []}
     r = client.put("/api/runs/model-a/slices/positive conflicts", json={"filter": FILTER})
@@ -163,7 +165,9 @@ def test_unknown_run_and_a_home_inside_a_run(client: TestClient, runs: dict[str,
     assert not (runs["a"] / "inside").exists()
 
 
-def test_a_corrupt_slices_file_is_reported_not_overwritten(client: TestClient, home: Path, runs: dict[str, Path]) -> None:
+def test_a_corrupt_slices_file_is_reported_not_overwritten(
+    client: TestClient, home: Path, runs: dict[str, Path]
+) -> None:
     created = json.loads((runs["a"] / "manifest.json").read_text())["created"]
     path = home / "slices" / f"{run_key(created, 'model-a')}.json"
     path.parent.mkdir(parents=True)

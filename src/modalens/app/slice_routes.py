@@ -26,7 +26,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,7 +208,7 @@ def add_slice_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Calla
         st = store(run_id)
         with st.lock:
             slices = st.load()
-            entry = {"name": name, "filter": spec, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            entry = {"name": name, "filter": spec, "created": datetime.now(UTC).isoformat(timespec="seconds")}
             kept = [s for s in slices if s.get("name") != name]
             if len(kept) >= MAX_SLICES:
                 raise HTTPException(413, f"a run keeps at most {MAX_SLICES} slices; delete some first")
