@@ -36,7 +36,24 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=None, help="an existing run directory instead of a synthetic one")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--static", type=Path, default=None, help="serve this built web bundle instead of the package's (A/B runs)"
+    )
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="LABEL",
+        help="also record the result in benchmarks/results/browser-<n>[-LABEL].json",
+    )
     args = parser.parse_args()
+    if args.static is not None:
+        import modalens.app.server as server_module
+
+        if not (args.static / "index.html").is_file():
+            parser.error(f"--static {args.static}: no index.html (build with vite build --outDir)")
+        server_module.STATIC_DIR = args.static.resolve()
 
     from playwright.sync_api import sync_playwright
 
@@ -83,6 +100,9 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+    if args.json is not None:
+        label = f"-{args.json}" if args.json else ""
+        (ROOT / "benchmarks" / "results" / f"browser-{n}{label}.json").write_text(text + "\n")
 
 
 def _frame(page) -> None:  # noqa: ANN001

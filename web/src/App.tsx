@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useState } from "react";
 import { getJSON, paths, useDocument } from "./api";
 import { Empty, ErrorBox, Loading } from "./components/common";
+import { loadInstanceTable } from "./loadTable";
 import { StoreProvider, useStore, type RunData } from "./store";
-import type { InstanceTable, Manifest, RunInfo } from "./types";
+import type { Manifest, RunInfo } from "./types";
 import { CompareView } from "./views/Compare";
 import { FeaturesView } from "./views/Features";
 import { InstanceView } from "./views/Instance";
@@ -70,7 +71,7 @@ function InteractionRun(props: { info: RunInfo; runs: RunInfo[]; picker: React.R
   useEffect(() => {
     let live = true;
     const t0 = performance.now();
-    Promise.all([getJSON<Manifest>(paths.manifest(props.info.id)), getJSON<InstanceTable>(paths.instances(props.info.id))]).then(
+    Promise.all([getJSON<Manifest>(paths.manifest(props.info.id)), loadInstanceTable(props.info.id)]).then(
       ([manifest, table]) => {
         if (!live) return;
         const kinds: Record<string, string> = {};

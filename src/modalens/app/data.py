@@ -134,34 +134,47 @@ class RunSource:
         return m
 
     # -- the instance table ----------------------------------------------------------------------------------------
-    def instances(self) -> bytes:
-        """Columnar JSON of every instance, with its modality Shapley values and 2-D position."""
+    def instances(self, fmt: str = "json") -> bytes:
+        """Every instance with its modality Shapley values and 2-D position: columnar JSON, or (``fmt="binary"``)
+        the same columns as typed buffers (:mod:`modalens.app.coltable`), which the browser reads without parsing."""
+        if fmt == "binary":
+            from modalens.app import coltable
+
+            return coltable.encode(*self._instances_columns())  # the server's body cache keeps it
+        if fmt != "json":
+            raise ValueError(f"instance table format must be 'json' or 'binary', got {fmt!r}")
         if "instances" not in self._cache:
             self._cache["instances"] = dumps(self._instances_document())
         return self._cache["instances"]
 
     def _instances_document(self) -> dict[str, Any]:
+        meta, cols = self._instances_columns()
+        doc: dict[str, Any] = dict(meta)
+        for group, name, values in cols:
+            if group:
+                doc.setdefault(group, {})[name] = column(values)
+            else:
+                doc[name] = column(values)
+        doc.setdefault("columns", {})
+        doc.setdefault("shapley", {})
+        return doc
+
+    def _instances_columns(self) -> tuple[dict[str, Any], list[tuple[str, str, Any]]]:
+        """The instance table as document fields and ``(group, name, values)`` columns, for either wire format."""
         self._require("instances")
         frame = self.run.table("instances").sort_values("instance", kind="stable")
         n = len(frame)
         if not np.array_equal(frame["instance"].to_numpy(), np.arange(n)):
             raise RunError(f"run {self.run.path}: instances.instance must be the row numbers 0..{n - 1}")
-        cols = {c: column(frame[c]) for c in INSTANCE_COLUMNS if c in frame.columns}
-        for c in frame.columns:
-            if c.startswith("meta_"):
-                cols[c] = column(frame[c])
+        names = [c for c in INSTANCE_COLUMNS if c in frame.columns]
+        names += [c for c in frame.columns if c.startswith("meta_") and c not in names]
+        cols: list[tuple[str, str, Any]] = [("columns", c, frame[c]) for c in names]
         modalities = self.modalities
         shapley = self.shapley_matrix()
+        cols += [("shapley", m, shapley[:, k]) for k, m in enumerate(modalities)]
         xy, method = self.projection()
-        return {
-            "n": n,
-            "modalities": modalities,
-            "columns": cols,
-            "shapley": {m: column(shapley[:, k]) for k, m in enumerate(modalities)},
-            "x": column(xy[:, 0]),
-            "y": column(xy[:, 1]),
-            "projection_method": method,
-        }
+        cols += [("", "x", xy[:, 0]), ("", "y", xy[:, 1])]
+        return {"n": n, "modalities": modalities, "projection_method": method}, cols
 
     @cached_property
     def modalities(self) -> list[str]:

@@ -31,7 +31,7 @@ import os
 import sys
 import threading
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modalens._core.errors import ConfigurationError, ModalensError
 from modalens.app.apidocs import CSS as DOCS_CSS
 from modalens.app.apidocs import docs_html
+from modalens.app.coltable import MEDIA_TYPE as BINARY_TABLE_TYPE
 from modalens.app.data import Body, LiveRun, NotFound, RunChanging, RunSource, column, compare, dumps
 from modalens.app.feature_routes import add_feature_routes
 from modalens.app.importance import add_importance_routes
@@ -61,6 +62,7 @@ from modalens.app.security import (
     make_scrub,
 )
 from modalens.app.slice_routes import add_slice_routes
+from modalens.app.whatif_routes import add_whatif_routes
 from modalens.runs import RunError, RunLimits, safe_name
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -82,6 +84,7 @@ class RunInfo(BaseModel):
     modalities: list[str]
     tables: list[str]
     created: str | None
+    live: bool = False  # a model is attached (serve --model): the what-if routes answer for this run
 
 
 class InstanceTable(BaseModel):
@@ -201,6 +204,7 @@ def create_app(
     cache_bytes: int = CACHE_BYTES,
     gzip_level: int = GZIP_LEVEL,
     model: Any | None = None,
+    predictors: Mapping[str | os.PathLike, Any] | None = None,
 ) -> FastAPI:
     """The FastAPI application serving these run directories read-only, plus the web bundle.
 
@@ -229,6 +233,9 @@ def create_app(
     model
         An embedding model (``encode_texts``, ``encode_images``) for the feature query: new captions and images are
         embedded by it and encoded by each run's extractor (:mod:`modalens.app.feature_routes`).
+    predictors
+        Run directory -> predictor (with the masker that run was explained with): the live what-if routes of
+        :mod:`modalens.app.whatif_routes` answer for those runs.
     """
     if not 1 <= gzip_level <= 9:
         raise ConfigurationError(f"gzip_level must be 1..9, got {gzip_level}")
@@ -321,7 +328,7 @@ def create_app(
     @app.get("/api/runs", response_model=list[RunInfo], tags=["runs"])
     def list_runs() -> list[dict[str, Any]]:
         """The runs this server was started with."""
-        return [live.read(lambda s: s.info()) for live in runs.values()]
+        return [{**live.read(lambda s: s.info()), "live": rid in live_ids} for rid, live in runs.items()]
 
     @app.get("/api/runs/{run_id}", tags=["runs"])
     async def manifest(request: Request, run_id: str) -> Response:
@@ -329,8 +336,11 @@ def create_app(
         return await send(request, get_run(run_id), lambda s: dumps(s.manifest()))
 
     @app.get("/api/runs/{run_id}/instances", response_model=InstanceTable, tags=["interaction runs"])
-    async def instances(request: Request, run_id: str) -> Response:
-        """Every instance as columns, with modality Shapley values and the 2-D projection."""
+    async def instances(request: Request, run_id: str, format: Literal["json", "binary"] = "json") -> Response:  # noqa: A002
+        """Every instance as columns, with modality Shapley values and the 2-D projection (``format=binary``: the
+        same columns as typed buffers, see ``modalens.app.coltable``; what the web app loads)."""
+        if format == "binary":
+            return await send(request, get_run(run_id), lambda s: s.instances("binary"), BINARY_TABLE_TYPE)
         return await send(request, get_run(run_id), lambda s: s.instances())
 
     @app.get("/api/runs/{run_id}/instances/{index}", response_model=InstanceDetail, tags=["interaction runs"])
@@ -397,6 +407,7 @@ def create_app(
         return send_built(request, first, build, extra_token=f"|{second.token()}|{run_a}|{run_b}")
 
     add_feature_routes(app, get_run=get_run, send=send, send_built=send_built, model=model)
+    live_ids = add_whatif_routes(app, get_run=get_run, paths=paths, predictors=predictors, scrub=scrub)
     add_slice_routes(app, get_run=get_run, send=send)
     add_glyph_routes(app, get_run=get_run, send=send)
     add_importance_routes(app, get_run=get_run, send=send)
@@ -551,6 +562,7 @@ def serve(
     limits: RunLimits | None = None,
     max_instances: int = MAX_INSTANCES,
     model: Any | None = None,
+    predictors: Mapping[str | os.PathLike, Any] | None = None,
 ) -> None:
     """Serve the app over these run directories until interrupted (Ctrl+C).
 
@@ -576,6 +588,8 @@ def serve(
         Size limits (:func:`create_app`).
     model
         Embedding model for the feature query's new inputs (:func:`create_app`).
+    predictors
+        Run directory -> predictor for the live what-if routes (:func:`create_app`).
     """
     import secrets
 
@@ -597,6 +611,7 @@ def serve(
         limits=limits,
         max_instances=max_instances,
         model=model,
+        predictors=predictors,
     )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
