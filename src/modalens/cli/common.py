@@ -26,9 +26,21 @@ def error_exit(exc: BaseException) -> typer.Exit:
 
 
 def run_explain(
-    predictor: Any, dataset: Any, out: Path, config: Any, *, overwrite: bool, unit: str = "instances"
+    predictor: Any,
+    dataset: Any,
+    out: Path,
+    config: Any,
+    *,
+    overwrite: bool,
+    unit: str = "instances",
+    name: str | None = None,
+    record: dict[str, Any] | None = None,
 ) -> Any:
-    """Explain, save the run and say where it went; Ctrl-C ends with status 130 and writes nothing."""
+    """Explain, save the run and say where it went; Ctrl-C ends with status 130 and writes nothing.
+
+    ``name`` becomes the manifest's ``model.name`` (the model's display name); ``record`` its ``config.predictor``
+    (how ``modalens serve --model`` rebuilds the predictor: :func:`modalens.cli.live_model.predictor_record`).
+    """
     from modalens.interactions import InterruptedExplanation, explain
 
     clock = time.perf_counter()
@@ -37,6 +49,10 @@ def run_explain(
     except InterruptedExplanation as exc:
         Console().print(f"[red]interrupted[/red] after {len(exc.finished)} finished {unit}; nothing was written")
         raise typer.Exit(130) from None
+    if name is not None:
+        explanation.model["name"] = name
+    if record is not None:
+        explanation.config["predictor"] = record
     path = explanation.save(out, overwrite=overwrite)
     seconds = time.perf_counter() - clock
     Console().print(f"explained {len(dataset)} {unit} in {seconds:.1f} s -> [bold]{path}[/bold]")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from modalens._core.errors import ModalensError
 from modalens.cli.common import run_explain
+from modalens.cli.live_model import load_predictor, predictor_record
 from modalens.cli.options import with_config
 from modalens.interactions.api import list_methods
 from modalens.interactions.config import ExplainConfig
@@ -24,6 +24,7 @@ console = Console()
 
 DEFAULT_DEMO_RUN = Path("runs/demo")
 DEMO_ARCHITECTURE = "mult"  # the best of the three reference models on the demo test split
+SYNTHETIC_TITLE = "synthetic glass-box example"
 
 
 _debug = {"on": False}
@@ -94,7 +95,8 @@ def explain(
     model: Annotated[
         str,
         typer.Option(
-            help="A trained model directory (modalens train), 'pkg.module:factory', or an MMSA checkpoint: "
+            help="A trained model directory (modalens train), demo[:ARCH] (the demo's reference model), "
+            "'pkg.module:factory', or an MMSA checkpoint: "
             "mmsa:[MODEL:]CHECKPOINT.pth|DIR[:CONFIG.json][:dataset=..][:pretrained=BERT_DIR] (docs/mmsa.md)"
         ),
     ],
@@ -106,6 +108,9 @@ def explain(
     limit: Annotated[int | None, typer.Option(help="Explain at most this many instances")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda (torch models)")] = "cpu",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = False,
+    name: Annotated[
+        str | None, typer.Option(help="The model's display name in the run (default: the --model spec)")
+    ] = None,
 ) -> None:
     """Explain a model on a dataset and write a run directory (the options from --method on are ExplainConfig's)."""
     from modalens.data.loaders import load_dataset
@@ -119,7 +124,8 @@ def explain(
         dataset = dataset.take(range(min(limit, len(dataset))))
     predictor = _load_predictor(model, dataset, baseline=baseline, device=device, mmsa=mmsa)
     predictor.masker.fit(_baseline_data(full))
-    run_explain(predictor, dataset, out, config, overwrite=overwrite)
+    record = predictor_record(predictor, dataset, command="explain", spec=model)
+    run_explain(predictor, dataset, out, config, overwrite=overwrite, name=name or model, record=record)
 
 
 @app.command()
@@ -129,6 +135,10 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Open the app on the run when done")] = True,
     port: int = 8765,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = True,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The model's display name in the run (default: 'MulT-style reference (demo)')"),
+    ] = None,
 ) -> None:
     """Run the whole pipeline on the embedded default and open the app."""
     from modalens.models import Masker
@@ -138,8 +148,18 @@ def demo(
     dataset = full.split("test")
     predictor.masker = Masker("mean").fit(_baseline_data(full))
     console.print(f"[bold]modalens demo[/bold]: {title}, {len(dataset)} test instances")
+    spec, default_name = _demo_model(title)
+    record = predictor_record(predictor, dataset, command="demo", spec=spec)
     # 4 walks (2 antithetic pairs) per instance: about 5% attribution error, half the time of the default 8
-    explanation = run_explain(predictor, dataset, out, ExplainConfig(n_permutations=4), overwrite=overwrite)
+    explanation = run_explain(
+        predictor,
+        dataset,
+        out,
+        ExplainConfig(n_permutations=4),
+        overwrite=overwrite,
+        name=name or default_name,
+        record=record,
+    )
     _print_summary(explanation)
     if serve:
         try:
@@ -221,7 +241,7 @@ def _demo_inputs(synthetic: bool) -> tuple[Any, Any, str]:
     from modalens.data.synthetic import make_synthetic
     from modalens.models.glass_box import glass_box_model
 
-    return make_synthetic(400), glass_box_model(), "synthetic glass-box example"
+    return make_synthetic(400), glass_box_model(), SYNTHETIC_TITLE
 
 
 def _check_out(out: Path, overwrite: bool, dataset: Any = None) -> None:
@@ -288,32 +308,17 @@ def _mmsa_load_options(mmsa: Any, data: Path, data_format: str) -> dict:
 
 
 def _load_predictor(spec: str, dataset: Any, *, baseline: str, device: str, mmsa: Any = None) -> Any:
-    """A predictor from a trained model directory, 'pkg.module:factory' (a function returning a predictor) or an
-    MMSA checkpoint ('mmsa:...', parsed by :func:`_mmsa_spec`)."""
-    from modalens.models import Masker
+    """A predictor from a model spec (:func:`modalens.cli.live_model.load_predictor`, shared with ``serve``)."""
+    return load_predictor(spec, dataset, baseline=baseline, device=device, mmsa=mmsa)
 
-    masker = Masker(baseline)
-    if mmsa is not None:
-        predictor = mmsa.load(dataset, device=device)
-    elif ":" in spec and not Path(spec).exists():
-        module_name, _, attr = spec.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise typer.BadParameter(f"cannot import {spec!r}: {exc}", param_hint="--model") from exc
-        predictor = factory()
-    else:
-        from modalens.models.training import ModelFileError, load_model
 
-        try:
-            predictor = load_model(Path(spec), device=device).to_predictor(device=device)
-        except ModelFileError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--model") from exc
-    predictor.masker = masker
-    missing = [m for m in predictor.modalities if m not in dataset.modalities]
-    if missing:
-        raise typer.BadParameter(f"the model reads modalities {missing} that the dataset lacks", param_hint="--model")
-    return predictor
+def _demo_model(title: str) -> tuple[str, str]:
+    """The model spec that rebuilds the demo's predictor (recorded for ``serve --model``) and its display name."""
+    from modalens.models.glass_box import glass_box_model
+
+    if title == SYNTHETIC_TITLE:  # asked for, or the fallback when the embedded demo is unavailable
+        return f"{glass_box_model.__module__}:{glass_box_model.__name__}", "glass-box additive model (demo)"
+    return f"demo:{DEMO_ARCHITECTURE}", "MulT-style reference (demo)"
 
 
 def _mount_subcommands() -> None:

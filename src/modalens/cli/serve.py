@@ -35,25 +35,21 @@ def serve_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Embedding model of the feature runs ('two-tower', 'two-tower:PATH', 'hf:DIR'): the Features "
-            "query then embeds new captions and images"
+            help="The model of the runs. Interaction runs: the model spec they were explained with (a model "
+            "directory, demo[:ARCH], pkg.module:factory, mmsa:..., or for explain-vlm runs two-tower / hf:DIR): "
+            "the instance view then answers live what-if questions. Feature runs: their embedding model "
+            "('two-tower', 'two-tower:PATH', 'hf:DIR'): the Features query then embeds new captions and images"
         ),
     ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda: where the live model runs (torch models)")] = "cpu",
 ) -> None:
     """Open the visual analytics app on one or more run directories."""
     from modalens.app.server import serve
     from modalens.runs import RunError, RunLimits
 
-    embedder = None
+    embedder, predictors = None, None
     if model is not None:
-        from modalens.cli.common import error_exit
-        from modalens.cli.feature_inputs import check_model_spec, load_model
-
-        try:
-            check_model_spec(model)
-            embedder = load_model(model)
-        except (ValueError, OSError, ImportError) as exc:
-            raise error_exit(exc) from exc
+        embedder, predictors = _load_models(run_dirs, model, device)
     try:
         serve(
             run_dirs,
@@ -66,9 +62,46 @@ def serve_command(
             limits=RunLimits(max_rows=max_rows),
             max_instances=max_instances,
             model=embedder,
+            predictors=predictors,
         )
     except RunError as exc:
         raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
+
+
+def _load_models(run_dirs: list[Path], spec: str, device: str) -> tuple[object, dict]:
+    """``--model`` by run kind: an embedder for feature runs, a predictor (with the run's own baselines) for each
+    interaction run it reproduces. A run it cannot serve live is named with the reason; none at all is an error."""
+    from rich.markup import escape
+
+    from modalens.cli.common import console, error_exit
+    from modalens.runs import RunError, read_run
+
+    try:
+        kinds = {p: read_run(p).kind for p in run_dirs}
+    except RunError as exc:
+        raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
+    embedder = None
+    if any(k != "interaction" for k in kinds.values()):
+        from modalens.cli.feature_inputs import check_model_spec, load_model
+
+        try:
+            check_model_spec(spec)
+            embedder = load_model(spec, device=device)
+        except (ValueError, OSError, ImportError) as exc:
+            raise error_exit(exc) from exc
+    interaction = [p for p, k in kinds.items() if k == "interaction"]
+    if not interaction:
+        return embedder, {}
+    from modalens.cli.live_model import load_live_predictors
+
+    predictors, refused = load_live_predictors(interaction, spec, device=device)
+    if not predictors:
+        raise error_exit(ValueError("; ".join(refused.values()) or f"--model {spec}: no run to serve live"))
+    for path, reason in refused.items():
+        console.print(f"[yellow]warning:[/yellow] {escape(path.name)} is served without a live model: {escape(reason)}")
+    for path in predictors:
+        console.print(f"live model {escape(spec)} on {escape(path.name)}: what-if answers in the instance view")
+    return embedder, predictors
 
 
 def export_command(

@@ -133,6 +133,9 @@ def explain_vlm_command(
     batch_size: Annotated[int, typer.Option(help="Model rows per call")] = 1024,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory")] = False,
+    name: Annotated[
+        str | None, typer.Option(help="The model's display name in the run (default: the --model spec)")
+    ] = None,
 ) -> None:
     """Explain a CLIP-like model on image-caption pairs: modality, patch and token Shapley values and MM-SHAP."""
     from modalens.cli.feature_inputs import read_pairs_table
@@ -192,7 +195,14 @@ def explain_vlm_command(
         batch_size=batch_size,
         seed=seed,
     )
-    explanation = run_explain(predictor, dataset, out, config, overwrite=overwrite, unit="pairs")
+    from modalens.cli.live_model import predictor_record
+
+    # the zero-shot classes and prompt shape the output: serve --model rebuilds the predictor with them
+    options = {"classes": class_list, "prompt": prompt}
+    record = predictor_record(predictor, dataset, command="explain-vlm", spec=model, options=options)
+    explanation = run_explain(
+        predictor, dataset, out, config, overwrite=overwrite, unit="pairs", name=name or model, record=record
+    )
     _print_mm_shap(explanation)
 
 
