@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import typer
 
+from modalens.cli.baselines import RECORD_KEY, masker_from_record
 from modalens.cli.common import UsageError
 
-RECORD_KEY = "predictor"  # manifest config key
 DEMO_SPEC = "demo"
 DEFAULT_DEMO_ARCHITECTURE = "mult"
 # Stored coalition values a rebuilt predictor must reproduce (on the first few instances) to be served live.
@@ -90,43 +90,6 @@ def load_predictor(spec: str, dataset: Any, *, baseline: str, device: str, mmsa:
     if missing:
         raise typer.BadParameter(f"the model reads modalities {missing} that the dataset lacks", param_hint="--model")
     return predictor
-
-
-# -- what a run records ----------------------------------------------------------------------------------------------
-def predictor_record(
-    predictor: Any, dataset: Any, *, command: str, spec: str, options: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """``config.predictor`` of a run: how to rebuild this predictor and its masker (baselines as numbers)."""
-    masker = predictor.masker
-    masker.bind(dataset)  # token ids and patch grids come from the data
-    baselines: dict[str, Any] = {}
-    tokens: dict[str, int] = {}
-    for name in predictor.modalities:
-        modality = dataset[name]
-        if modality.tokens is not None:
-            tokens[name] = int(masker.token_id(name))
-            continue
-        spec_m = masker.spec(name)
-        if isinstance(spec_m, str) and spec_m in ("zeros", "mean_colour", "blur"):
-            baselines[name] = spec_m
-            continue
-        _, steps, features = modality.values.shape
-        full = masker.baseline(name, steps, features)  # the fitted mean, or a custom array, broadcast to [T, D]
-        same = bool(np.all(full == full[:1]))  # one value per feature: store [D], not [T, D]
-        baselines[name] = (full[0] if same else full).astype(float).tolist()
-    return {"command": command, "spec": spec, "options": dict(options or {}), "baselines": baselines, "tokens": tokens}
-
-
-def masker_from_record(record: dict[str, Any], dataset: Any) -> Any:
-    """The masker a run was explained with, from its ``config.predictor`` (bound to the run's dataset)."""
-    from modalens.models import Masker
-
-    baselines = {
-        name: value if isinstance(value, str) else np.asarray(value, dtype=np.float32)
-        for name, value in (record.get("baselines") or {}).items()
-    }
-    tokens = {name: int(token) for name, token in (record.get("tokens") or {}).items()}
-    return Masker(baselines, default="zeros", token_baseline=tokens).bind(dataset)
 
 
 # -- serve --model: a predictor per interaction run -------------------------------------------------------------------

@@ -13,8 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from modalens._core.errors import ModalensError
+from modalens.cli.baselines import predictor_record
 from modalens.cli.common import run_explain
-from modalens.cli.live_model import load_predictor, predictor_record
+from modalens.cli.live_model import load_predictor
 from modalens.cli.options import with_config
 from modalens.interactions.api import list_methods
 from modalens.interactions.config import ExplainConfig

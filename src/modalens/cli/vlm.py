@@ -195,7 +195,7 @@ def explain_vlm_command(
         batch_size=batch_size,
         seed=seed,
     )
-    from modalens.cli.live_model import predictor_record
+    from modalens.cli.baselines import predictor_record
 
     # the zero-shot classes and prompt shape the output: serve --model rebuilds the predictor with them
     options = {"classes": class_list, "prompt": prompt}
