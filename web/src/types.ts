@@ -14,6 +14,8 @@ export interface RunInfo {
   modalities: string[];
   tables: string[];
   created: string | null;
+  /** a model is attached (modalens serve RUN --model SPEC): POST /api/runs/{run}/whatif and .../cells answer */
+  live?: boolean;
 }
 
 export type Cell = string | number | boolean | null;
