@@ -1,65 +1,18 @@
-import { useMemo, useState } from "react";
-import { mediaUrl, paths, useDocument } from "../api";
+import { useCallback, useMemo, useRef, useState } from "react";
+import { paths, useDocument } from "../api";
 import { TYPE_COLORS, diverging, divergingRgb, maxAbs, modalityColor, textOn } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { useStore } from "../store";
-import { fmt, indicesOf, interactionMatrix, num, topBy, waterfall } from "../stats";
-import type { InstanceDetail, Track } from "../types";
+import { fmt, interactionMatrix, num, waterfall } from "../stats";
+import type { InstanceDetail, RunInfo } from "../types";
 import { MmShap, PatchHeatmap, VisionLanguageLegend, WordGroups, tokenPatchScale } from "./VisionLanguage";
 import { HiddenFeatures } from "./HiddenFeatures";
-
-const LIST = 60;
-
-/** The instances of the current selection, worst errors first; a row opens the instance. */
-export function InstanceList() {
-  const { run, sel, dispatch } = useStore();
-  const t = run.table;
-  const [sort, setSort] = useState<"abs_error" | "interaction_strength">("abs_error");
-  const rows = useMemo(() => {
-    const col = t.columns[sort] ?? [];
-    // instances without the value (no labels: no error) are listed too, after the others, in run order
-    return topBy(indicesOf(sel.selected, t.n), (i) => (Number.isFinite(num(col[i])) ? num(col[i]) : -Number.MAX_VALUE), LIST);
-  }, [t, sel.selected, sort]);
-  const size = sel.selected ? sel.selected.length : t.n;
-  return (
-    <div className="instance-list">
-      <div className="list-head">
-        <strong>{sel.selected ? `Selected instances (${size.toLocaleString()})` : `All instances (${size.toLocaleString()})`}</strong>
-        <label>
-          by{" "}
-          <select value={sort} onChange={(e) => setSort(e.target.value as typeof sort)} aria-label="sort instances">
-            <option value="abs_error">largest error</option>
-            <option value="interaction_strength">strongest interaction</option>
-          </select>
-        </label>
-      </div>
-      {rows.length === 0 ? (
-        <Empty title="The selection is empty" hint="Lasso a region with points in it, or clear the selection." />
-      ) : (
-        <ul aria-label="instances">
-          {rows.map((i) => (
-            <li key={i}>
-              <button
-                type="button"
-                className={`instance-row ${sel.focused === i ? "active" : ""}`}
-                data-instance={i}
-                onClick={() => dispatch({ type: "focus", index: i })}
-                onMouseEnter={() => dispatch({ type: "hover", index: i })}
-                onMouseLeave={() => dispatch({ type: "hover", index: null })}
-              >
-                <span className="type-dot" style={{ background: TYPE_COLORS[String(t.columns.interaction_type?.[i])] ?? "#999" }} />
-                <span className="iid">{String(t.columns.id?.[i] ?? i)}</span>
-                <span className="num">y {fmt(num(t.columns.label?.[i]))}</span>
-                <span className="num">ŷ {fmt(num(t.columns.prediction?.[i]))}</span>
-                <span className="num err">|e| {fmt(num(t.columns.abs_error?.[i]))}</span>
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}
+import { InstanceList } from "./InstanceList";
+import { InstanceTracks } from "./InstanceTracks";
+import { MediaPanel, WordStrip, useSpeaking } from "./AudioWords";
+import { CoalitionChart, NO_EDIT, WhatIfLive, postJSON, type WhatIfAnswer, type WhatIfEdit } from "./WhatIf";
+import { estimateCellSeconds, fillCells, hasStepCells, type CellRow, type DescribedTrack, type WordTiming } from "./instanceLogic";
+import "./Instance.css";
 
 export function InstanceView() {
   const { run, sel } = useStore();
@@ -72,7 +25,7 @@ export function InstanceView() {
   else body = <InstanceDetailView d={doc.data} />;
   return (
     <Panel title="Instance" id="instance" className="instance-panel">
-      <div className="instance-layout">
+      <div className="instance-layout iv-layout">
         <InstanceList />
         <div className="instance-detail">{body}</div>
       </div>
@@ -80,25 +33,73 @@ export function InstanceView() {
   );
 }
 
-function InstanceDetailView({ d }: { d: InstanceDetail }) {
+type DetailWithTimings = InstanceDetail & { tracks: DescribedTrack[]; word_timings?: Record<string, WordTiming[]> | null };
+
+interface CellsAnswer {
+  instance: number;
+  rows: CellRow[];
+  seconds: number;
+  evaluations: number;
+  n_permutations: number;
+}
+
+const CELL_PERMUTATIONS = 8;
+
+function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
   const { run } = useStore();
+  const d = doc as DetailWithTimings;
+  const live = !!(run.info as RunInfo & { live?: boolean }).live;
   const kinds = Object.fromEntries(d.modalities.map((m) => [m.name, m.kind]));
+  const modalities = d.modalities.map((m) => m.name);
   const row = d.row;
   const shap = d.modality_shapley ?? [];
   const base = num(row.base_value);
-  const steps = waterfall(Number.isFinite(base) ? base : 0, shap.map((s) => ({ modality: s.modality, value: s.value })));
   const groups = d.word_groups ?? {};
-  const wordScale = maxAbs([...Object.entries(d.words).filter(([m]) => !(m in groups)).flatMap(([, w]) => w.map((x) => x.value))]);
-  const trackScale = maxAbs(d.tracks.flatMap((t) => [...t.attribution, t.total ?? null]));
+  const wordEntries = Object.entries(d.words).filter(([m]) => !(m in groups));
+  const wordScale = maxAbs(wordEntries.flatMap(([, w]) => w.map((x) => x.value)));
+  const [cells, setCells] = useState<CellsAnswer | null>(null);
+  const tracks = useMemo(() => (cells ? fillCells(d.tracks, cells.rows) : d.tracks), [d.tracks, cells]);
   const positions = useMemo(() => {
     const text = Object.values(d.words)[0] ?? [];
     const maxPos = Math.max(-1, ...text.map((w) => w.position), ...d.tracks.flatMap((t) => t.positions));
     return Array.from({ length: maxPos + 1 }, (_, p) => p);
   }, [d]);
   const firstWords = Object.values(d.words)[0] ?? [];
-  const wordAt = new Map(firstWords.map((w) => [w.position, w]));
+  const wordAt = useMemo(() => new Map(firstWords.map((w) => [w.position, w])), [firstWords]);
   const patchMaps = d.patches ?? {};
   const vlScale = tokenPatchScale(d);
+
+  // audio follows the words
+  const timings = useMemo(() => Object.values(d.word_timings ?? {})[0] ?? [], [d.word_timings]);
+  const timed = useMemo(() => new Map(timings.map((t) => [t.position, t])), [timings]);
+  const audioRef = useRef<HTMLAudioElement | null>(null);
+  const [speaking, setSpeaking] = useState<number | null>(null);
+  useSpeaking(audioRef, timings, setSpeaking, `${run.info.id}:${d.instance}`);
+
+  // what-if state: shared by the controls and the word strip (click a word to mask it)
+  const [edit, setEdit] = useState<WhatIfEdit>(NO_EDIT);
+  const [maskMode, setMaskMode] = useState(false);
+  const [answer, setAnswer] = useState<WhatIfAnswer | null>(null);
+  const onAnswer = useCallback((a: WhatIfAnswer | null) => setAnswer(a), []);
+  const onWord = (modality: string, p: number) => {
+    if (maskMode) {
+      const cur = edit.mask[modality] ?? [];
+      setEdit({ ...edit, mask: { ...edit.mask, [modality]: cur.includes(p) ? cur.filter((x) => x !== p) : [...cur, p].sort((a, b) => a - b) } });
+      return;
+    }
+    const t = timed.get(p);
+    const el = audioRef.current;
+    if (t && el) {
+      el.currentTime = t.start + 1e-3;
+      setSpeaking(p);
+      void el.play().catch(() => undefined); // a browser may refuse to play; the seek stands
+    }
+  };
+  const maskedWords = (m: string) => new Set(edit.mask[m] ?? []);
+  const wordModality = wordEntries[0]?.[0];
+  const maxStep = Object.fromEntries(modalities.map((m) => [m, Math.max(0, positions.length - 1)]));
+  const otherMedia = d.media.filter((m) => !(m.key in patchMaps));
+  const steps = waterfall(Number.isFinite(base) ? base : 0, shap.map((s) => ({ modality: s.modality, value: s.value })));
 
   return (
     <div className="detail" data-testid="instance-detail">
@@ -123,8 +124,8 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
       ))}
       <HiddenFeatures id={String(row.id ?? d.instance)} />
 
-      <div className="detail-grid">
-        <div className="detail-main">
+      <div className="detail-grid iv-grid">
+        <div className="detail-main iv-main">
           {Object.keys(patchMaps).length > 0 && (
             <div style={{ display: "flex", flexWrap: "wrap", gap: 16, marginBottom: 8 }}>
               {Object.entries(patchMaps).map(([m, map]) => (
@@ -136,118 +137,115 @@ function InstanceDetailView({ d }: { d: InstanceDetail }) {
             <WordGroups key={m} name={m} words={words} pieces={d.words[m] ?? []} kind={kinds[m]} scale={vlScale} />
           ))}
           {(Object.keys(patchMaps).length > 0 || Object.keys(groups).length > 0) && <VisionLanguageLegend scale={vlScale} />}
-          {Object.entries(d.words).filter(([m]) => !(m in groups)).map(([m, words]) => (
-            <div key={m}>
-              <h4>
-                <span className="dot" style={{ background: modalityColor(m, kinds[m]) }} /> {m}: words coloured by attribution
-              </h4>
-              <p className="words" aria-label="words coloured by attribution">
-                {words.map((w) => {
-                  const rgb = divergingRgb(w.value ?? 0, wordScale);
-                  return (
-                    <span key={w.position} className="word" style={{ background: `rgb(${rgb.join(",")})`, color: textOn(rgb) }} title={`${w.token}: ${fmt(w.value)}`}>
-                      {w.token}
-                    </span>
-                  );
-                })}
-              </p>
-            </div>
+          {wordEntries.map(([m, words]) => (
+            <WordStrip key={m} modality={m} kind={kinds[m]} words={words} scale={wordScale} speaking={speaking} masked={maskedWords(m)} timed={timed} onWord={(p) => onWord(m, p)} maskMode={maskMode && live} />
           ))}
-          {typeof row.text === "string" && Object.keys(d.words).length === 0 && <p className="utterance">“{row.text}”</p>}
-          {d.tracks.length > 0 && <Tracks tracks={d.tracks} positions={positions} wordAt={wordAt} kinds={kinds} scale={trackScale} />}
-          <div className="legend-row">
-            {wordScale > 0 && <DivergingLegend max={wordScale} label="Word attribution" />}
-            {trackScale > 0 && <DivergingLegend max={trackScale} label="Feature attribution" />}
-          </div>
-          {d.media.some((m) => !(m.key in patchMaps)) && (
-            <div className="media">
-              {d.media.filter((m) => !(m.key in patchMaps)).map((m) => {
-                const url = mediaUrl(run.info.id, m.key, m.file);
-                if (!url) return null;
-                if (m.mime.startsWith("image/")) return <img key={m.key} src={url} alt={`${m.key} of ${row.id}`} className="thumb" />;
-                if (m.mime.startsWith("audio/"))
-                  return (
-                    <figure key={m.key}>
-                      <figcaption>{m.key}</figcaption>
-                      <audio controls src={url} aria-label={`${m.key} audio`} />
-                    </figure>
-                  );
-                if (m.mime.startsWith("video/")) return <video key={m.key} controls src={url} className="thumb" />;
-                return null;
-              })}
+          {wordScale > 0 && (
+            <div className="legend-row">
+              <DivergingLegend max={wordScale} label="Word attribution" />
             </div>
           )}
+          {typeof row.text === "string" && Object.keys(d.words).length === 0 && <p className="utterance">“{row.text}”</p>}
+          {tracks.length > 0 && (
+            <>
+              <CellsControl d={d} live={live} tracks={tracks} cells={cells} setCells={setCells} />
+              <InstanceTracks tracks={tracks} positions={positions} wordAt={wordAt} kinds={kinds} speaking={speaking} masked={wordModality ? maskedWords(wordModality) : new Set()} onStep={timed.size > 0 && wordModality ? (p) => onWord(wordModality, p) : undefined} />
+            </>
+          )}
         </div>
-        <div className="detail-side">
+        <div className="detail-side iv-side">
+          <MediaPanel runId={run.info.id} rowId={String(row.id ?? d.instance)} media={otherMedia} audioRef={audioRef} timed={timings.length > 0} />
           <h4>Modality Shapley waterfall</h4>
           <Waterfall steps={steps} base={base} prediction={num(row.prediction)} kinds={kinds} />
           {d.interactions && d.interactions.length > 0 && (
             <>
               <h4>Pairwise interactions</h4>
-              <Matrix modalities={d.modalities.map((m) => m.name)} kinds={kinds} shap={shap} pairs={d.interactions} />
+              <Matrix modalities={modalities} kinds={kinds} shap={shap} pairs={d.interactions} />
             </>
           )}
+          {d.coalitions && d.coalitions.length > 0 && (
+            <>
+              <h4>What if only some modalities were there</h4>
+              <CoalitionChart modalities={modalities} kinds={kinds} stored={d.coalitions} live={answer?.coalitions} />
+              <p className="note">
+                The model's output with only those modalities present (the others at their baseline), {d.coalitions.length} coalitions
+                {answer ? "; outlined: the edited instance" : ""}.
+              </p>
+            </>
+          )}
+          {live ? (
+            <>
+              <h4>What-if (live model)</h4>
+              <WhatIfLive
+                runId={run.info.id}
+                instance={d.instance}
+                n={run.table.n}
+                modalities={modalities}
+                kinds={kinds}
+                storedShapley={shap}
+                storedPrediction={num(row.prediction)}
+                edit={edit}
+                setEdit={setEdit}
+                maskMode={maskMode}
+                setMaskMode={setMaskMode}
+                wordModalities={wordEntries.map(([m]) => m)}
+                maxStep={maxStep}
+                onAnswer={onAnswer}
+              />
+            </>
+          ) : null}
         </div>
       </div>
     </div>
   );
 }
 
-function Tracks(props: { tracks: Track[]; positions: number[]; wordAt: Map<number, { token: string | null }>; kinds: Record<string, string>; scale: number }) {
-  const cols = props.positions.length;
-  const hasTotal = props.tracks.some((t) => t.total != null);
-  return (
-    <div className="tracks" role="table" aria-label="feature tracks aligned with the words" style={{ gridTemplateColumns: `150px repeat(${cols}, minmax(28px, 1fr)) ${hasTotal ? "64px" : ""}` }}>
-      <div role="row" className="track-row header">
-        <span role="columnheader" />
-        {props.positions.map((p) => (
-          <span role="columnheader" key={p} className="track-word">
-            {props.wordAt.get(p)?.token ?? p}
-          </span>
-        ))}
-        {hasTotal && (
-          <span role="columnheader" className="track-word" title="attribution of the feature over the whole instance">
-            whole
-          </span>
-        )}
-      </div>
-      {props.tracks.map((t) => {
-        const at = new Map(t.positions.map((p, k) => [p, k]));
-        const vals = t.values ?? [];
-        const vmax = maxAbs(vals);
-        return (
-          <div role="row" className="track-row" key={`${t.modality}:${t.feature}`}>
-            <span role="rowheader" className="track-label">
-              <span className="dot" style={{ background: modalityColor(t.modality, props.kinds[t.modality]) }} />
-              {t.modality} · {t.feature === "*" ? "whole step" : t.feature}
-            </span>
-            {props.positions.map((p) => {
-              const k = at.get(p);
-              const a = k === undefined ? null : t.attribution[k];
-              const v = k === undefined ? null : vals[k];
-              return (
-                <span
-                  role="cell"
-                  key={p}
-                  className="track-cell"
-                  style={{ background: a == null ? "#f3f3f3" : diverging(a, props.scale) }}
-                  title={k === undefined ? "no step" : `attribution ${fmt(a)}${v != null ? `, value ${fmt(v)}` : ""}`}
-                >
-                  {v != null && vmax > 0 && <span className="track-value" style={{ height: `${50 * (Math.abs(v) / vmax)}%`, bottom: v >= 0 ? "50%" : undefined, top: v < 0 ? "50%" : undefined }} />}
-                </span>
-              );
-            })}
-            {hasTotal && (
-              <span role="cell" className="track-cell track-total" style={{ background: t.total == null ? "#f3f3f3" : diverging(t.total, props.scale) }} title={`whole-instance attribution ${fmt(t.total)}`}>
-                {t.total != null ? fmt(t.total) : ""}
-              </span>
-            )}
-          </div>
-        );
-      })}
-      <p className="note" style={{ gridColumn: `1 / span ${cols + 1 + (hasTotal ? 1 : 0)}` }}>
-        Cell colour: attribution at that word (grey: not attributed per step); dark tick: the feature's raw value (up above zero, down below){hasTotal ? "; whole: the feature's attribution over the whole instance" : ""}.
+/** The feature x step heat map: present in the run, computable by the live server, or how to get it. */
+function CellsControl(props: { d: DetailWithTimings; live: boolean; tracks: DescribedTrack[]; cells: CellsAnswer | null; setCells: (c: CellsAnswer) => void }) {
+  const { run } = useStore();
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
+  const stored = props.d.tracks.some(hasStepCells);
+  if (props.cells)
+    return (
+      <p className="note" data-testid="cells-cost">
+        Feature × step attributions computed in {props.cells.seconds.toFixed(1)} s ({props.cells.evaluations.toLocaleString()} model rows, {props.cells.n_permutations} permutations).
       </p>
+    );
+  if (stored) return null;
+  if (!props.live)
+    return (
+      <p className="note" data-testid="cells-hint">
+        Cells are not attributed per feature and step in this run. Get them with <code>modalens explain ... --granularities steps features cells</code>, or serve the run with <code>--model</code> to compute them for one instance.
+      </p>
+    );
+  const m = run.manifest as unknown as { timings?: Record<string, number>; config?: Record<string, unknown> };
+  const features = props.tracks.filter((t) => t.feature !== "*");
+  const cellPlayers = features.reduce((n, t) => n + t.positions.length, 0);
+  const estimate = estimateCellSeconds({
+    featureSeconds: m.timings?.features,
+    nInstances: run.table.n,
+    runPermutations: typeof m.config?.n_permutations === "number" ? m.config.n_permutations : undefined,
+    featurePlayers: features.length,
+    cellPlayers,
+    permutations: CELL_PERMUTATIONS,
+  });
+  const go = () => {
+    setState({ busy: true, error: null });
+    postJSON<CellsAnswer>(`api/runs/${encodeURIComponent(run.info.id)}/instances/${props.d.instance}/cells`, { n_permutations: CELL_PERMUTATIONS }).then(
+      (a) => {
+        setState({ busy: false, error: null });
+        props.setCells(a);
+      },
+      (e: unknown) => setState({ busy: false, error: e instanceof Error ? e.message : String(e) }),
+    );
+  };
+  return (
+    <div className="iv-cells">
+      <button type="button" onClick={go} disabled={state.busy} data-testid="compute-cells">
+        {state.busy ? "computing feature × step attributions…" : `compute feature × step attributions (${estimate == null ? "cost unknown" : `about ${estimate < 1 ? "1" : Math.round(estimate)} s`})`}
+      </button>
+      <span className="sub"> {cellPlayers.toLocaleString()} cells, {CELL_PERMUTATIONS} permutations</span>
+      {state.error && <p className="warning">{state.error}</p>}
     </div>
   );
 }

@@ -1,0 +1,235 @@
+// Every instance of the selection (all N without one) in a windowed list: fixed-height rows, only the visible ones
+// (plus a margin) in the page, so 500,000 rows scroll as smoothly as 50. Sortable; arrow keys move the open instance.
+
+import { useEffect, useMemo, useRef, useState } from "react";
+import { TYPE_COLORS } from "../colors";
+import { Empty } from "../components/common";
+import { applyFilter, decodeFilter, describeCondition, describeFilter, encodeFilter, missingColumns, relaxations, type FilterSpec } from "../filters";
+import { columnsFor } from "../sliceApi";
+import { fmt, num } from "../stats";
+import { useStore } from "../store";
+import type { Cell, InstanceTable } from "../types";
+import "./InstanceList.css";
+
+export const ROW_HEIGHT = 26;
+const VIEW_HEIGHT = 480;
+const OVERSCAN = 41; // rows kept beyond each edge: the first screen holds 60 rows, as the list always showed
+
+export type SortKey = "abs_error" | "interaction_strength" | "id" | "label" | "prediction";
+const SORTS: { value: SortKey; label: string; desc: boolean }[] = [
+  { value: "abs_error", label: "|error|", desc: true },
+  { value: "interaction_strength", label: "interaction strength", desc: true },
+  { value: "id", label: "id", desc: false },
+  { value: "label", label: "label", desc: true },
+  { value: "prediction", label: "prediction", desc: true },
+];
+
+/** Indices ordered by a column (missing values last, ties in run order). */
+export function sortIndices(idx: ArrayLike<number>, col: ArrayLike<Cell> | undefined, desc: boolean, asText: boolean): Int32Array {
+  const out = Int32Array.from(idx);
+  if (!col) return out;
+  if (asText) {
+    const key = (i: number) => (col[i] == null ? null : String(col[i]));
+    const sign = desc ? -1 : 1;
+    return out.sort((a, b) => {
+      const ka = key(a);
+      const kb = key(b);
+      if (ka === kb) return a - b;
+      if (ka === null) return 1;
+      if (kb === null) return -1;
+      return (ka < kb ? -1 : 1) * sign;
+    });
+  }
+  // numeric keys once into a typed array: the comparator then reads memory, not cells
+  const keys = new Float64Array(col.length);
+  for (let k = 0; k < out.length; k++) {
+    const v = num(col[out[k]]);
+    keys[out[k]] = Number.isFinite(v) ? (desc ? -v : v) : Infinity;
+  }
+  return out.sort((a, b) => keys[a] - keys[b] || a - b);
+}
+
+export function InstanceList() {
+  const { run, sel, dispatch } = useStore();
+  const t = run.table;
+  const [sort, setSort] = useState<SortKey>("abs_error");
+  const [desc, setDesc] = useState(true);
+  const [scrollTop, setScrollTop] = useState(0);
+  const box = useRef<HTMLDivElement>(null);
+  const rows = useMemo(() => {
+    const idx = sel.selected ?? Int32Array.from({ length: t.n }, (_, i) => i);
+    return sortIndices(idx, t.columns[sort], desc, sort === "id");
+  }, [t, sel.selected, sort, desc]);
+  const position = useMemo(() => {
+    if (sel.focused == null) return -1;
+    for (let k = 0; k < rows.length; k++) if (rows[k] === sel.focused) return k;
+    return -1;
+  }, [rows, sel.focused]);
+
+  // the open instance stays in view (arrow keys, a click in the projection)
+  useEffect(() => {
+    const el = box.current;
+    if (!el || position < 0) return;
+    const top = position * ROW_HEIGHT;
+    if (top < el.scrollTop) el.scrollTop = top;
+    else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
+  }, [position]);
+  // a new order starts at the top
+  useEffect(() => {
+    if (box.current) box.current.scrollTop = 0;
+    setScrollTop(0);
+  }, [sort, desc, sel.selected]);
+
+  const onKey = (e: React.KeyboardEvent) => {
+    if (rows.length === 0) return;
+    const page = Math.max(1, Math.floor(VIEW_HEIGHT / ROW_HEIGHT) - 1);
+    const step: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page, Home: -Infinity, End: Infinity };
+    if (!(e.key in step)) return;
+    e.preventDefault();
+    const from = position < 0 ? (step[e.key] > 0 ? -1 : rows.length) : position;
+    const k = Math.max(0, Math.min(rows.length - 1, from + step[e.key]));
+    dispatch({ type: "focus", index: rows[k] });
+  };
+
+  const size = rows.length;
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(size, Math.ceil((scrollTop + VIEW_HEIGHT) / ROW_HEIGHT) + OVERSCAN);
+  const visible: number[] = [];
+  for (let k = first; k < last; k++) visible.push(k);
+  const sortLabel = SORTS.find((s) => s.value === sort)?.label ?? sort;
+
+  return (
+    <div className="instance-list" data-testid="instance-list">
+      <div className="list-head">
+        <strong>{sel.selected ? `Selected instances (${size.toLocaleString()})` : `All instances (${size.toLocaleString()})`}</strong>
+        <span className="list-sort">
+          <label>
+            by{" "}
+            <select
+              value={sort}
+              onChange={(e) => {
+                const s = SORTS.find((x) => x.value === e.target.value) ?? SORTS[0];
+                setSort(s.value);
+                setDesc(s.desc);
+              }}
+              aria-label="sort instances"
+            >
+              {SORTS.map((s) => (
+                <option key={s.value} value={s.value}>
+                  {s.label}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" className="sort-dir" onClick={() => setDesc((d) => !d)} aria-label={desc ? "largest first; click for smallest first" : "smallest first; click for largest first"} title={desc ? "largest first" : "smallest first"}>
+            {desc ? "↓" : "↑"}
+          </button>
+        </span>
+      </div>
+      {size === 0 ? (
+        sel.filter !== null ? <NoMatch filter={sel.filter} /> : <Empty title="The selection is empty" hint="Lasso a region with points in it, or clear the selection." />
+      ) : (
+        <>
+          <div
+            className="vlist"
+            ref={box}
+            tabIndex={0}
+            role="listbox"
+            aria-label={`instances sorted by ${sortLabel}; arrow keys open the next or previous`}
+            aria-activedescendant={position >= 0 ? `irow-${rows[position]}` : undefined}
+            style={{ height: Math.min(VIEW_HEIGHT, size * ROW_HEIGHT + 2) }}
+            onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+            onKeyDown={onKey}
+          >
+            <div className="vlist-inner" style={{ height: size * ROW_HEIGHT }}>
+              {visible.map((k) => (
+                <Row key={rows[k]} t={t} i={rows[k]} k={k} active={sel.focused === rows[k]} onOpen={() => dispatch({ type: "focus", index: rows[k] })} onHover={(h) => dispatch({ type: "hover", index: h })} />
+              ))}
+            </div>
+          </div>
+          <p className="note list-foot">
+            {position >= 0 ? `open: row ${(position + 1).toLocaleString()} of ${size.toLocaleString()} · ` : ""}
+            ↑/↓ open the previous or next instance
+          </p>
+        </>
+      )}
+    </div>
+  );
+}
+
+function Row(props: { t: InstanceTable; i: number; k: number; active: boolean; onOpen: () => void; onHover: (i: number | null) => void }) {
+  const { t, i } = props;
+  return (
+    <button
+      type="button"
+      id={`irow-${i}`}
+      role="option"
+      aria-selected={props.active}
+      tabIndex={-1}
+      className={`instance-row ${props.active ? "active" : ""}`}
+      data-instance={i}
+      data-row={props.k}
+      style={{ top: props.k * ROW_HEIGHT, height: ROW_HEIGHT }}
+      onClick={props.onOpen}
+      onMouseEnter={() => props.onHover(i)}
+      onMouseLeave={() => props.onHover(null)}
+    >
+      <span className="type-dot" style={{ background: TYPE_COLORS[String(t.columns.interaction_type?.[i])] ?? "#999" }} />
+      <span className="iid">{String(t.columns.id?.[i] ?? i)}</span>
+      <span className="num">y {fmt(num(t.columns.label?.[i]))}</span>
+      <span className="num">ŷ {fmt(num(t.columns.prediction?.[i]))}</span>
+      <span className="num err">|e| {fmt(num(t.columns.abs_error?.[i]))}</span>
+    </button>
+  );
+}
+
+/** "No instance matches: label ≥ 2 and word contains 'xyz'", with what dropping each condition would give. */
+export function NoMatch(props: { filter: string }) {
+  const { run, dispatch } = useStore();
+  const spec = useMemo<FilterSpec | null>(() => {
+    try {
+      return decodeFilter(props.filter);
+    } catch {
+      return null;
+    }
+  }, [props.filter]);
+  const [counts, setCounts] = useState<{ index: number; count: number }[] | null>(null);
+  useEffect(() => {
+    if (!spec) return;
+    let live = true;
+    columnsFor(run.info.id, run.table, missingColumns(spec, run.table.columns).length > 0).then(
+      (cols) => live && setCounts(relaxations(spec, cols, run.table.n)),
+      () => live && setCounts(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [spec, run]);
+  if (!spec) return <Empty title="No instance matches this filter" />;
+  const relax = async (index: number) => {
+    const next = { conditions: spec.conditions.filter((_, j) => j !== index) };
+    const cols = await columnsFor(run.info.id, run.table, missingColumns(next, run.table.columns).length > 0);
+    dispatch({ type: "select", indices: applyFilter(next, cols, run.table.n), source: `filter: ${describeFilter(next)}`, filter: encodeFilter(next) });
+  };
+  return (
+    <div className="empty no-match" role="status" data-testid="no-match">
+      <strong>No instance matches: {describeFilter(spec)}</strong>
+      <p>Relax the filter:</p>
+      <ul>
+        {spec.conditions.map((c, k) => (
+          <li key={k}>
+            <button type="button" onClick={() => void relax(k)} data-relax={k}>
+              drop “{describeCondition(c)}”
+            </button>{" "}
+            {counts ? <span className="sub">→ {counts[k].count.toLocaleString()} match</span> : null}
+          </li>
+        ))}
+        <li>
+          <button type="button" onClick={() => dispatch({ type: "clear" })} data-testid="no-match-clear">
+            clear the selection
+          </button>
+        </li>
+      </ul>
+    </div>
+  );
+}
