@@ -3,6 +3,7 @@
 // Falls back to Canvas 2D where WebGL is unavailable.
 
 import { useEffect, useMemo, useRef, useState } from "react";
+import { drawGlyph, GLYPH_LIMIT, glyphRadius, hasGlyphs, visibleIndices, type PreparedGlyphs } from "../glyphs";
 import { PointGrid } from "../points";
 import { lassoSelect, type Point } from "../selection";
 
@@ -21,6 +22,17 @@ export interface ScatterProps {
   onClick: (index: number) => void;
   resetKey: number;
   height: number;
+  /** Glyph inputs (faces, acoustic roses): drawn instead of dots when at most GLYPH_LIMIT points are in view. */
+  glyphs?: PreparedGlyphs | null;
+  /** Told whether few enough points are in view for glyphs (so the caller can fetch their inputs lazily). */
+  onGlyphRange?: (fewEnough: boolean) => void;
+}
+
+/** What the glyph layer drew last (also on `window.__modalensGlyphs` and the scatter's data attributes). */
+export interface GlyphFrame {
+  visible: number | null;
+  drawn: number;
+  ms: number;
 }
 
 interface View {
@@ -87,6 +99,8 @@ function normaliser(xs: Float32Array, ys: Float32Array) {
 export function Scatter(props: ScatterProps) {
   const glCanvas = useRef<HTMLCanvasElement>(null);
   const overlay = useRef<HTMLCanvasElement>(null);
+  const glyphCanvas = useRef<HTMLCanvasElement>(null);
+  const fewEnough = useRef<boolean | null>(null);
   const wrap = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(600);
   const [view, setView] = useState<View>({ k: 1, tx: 0, ty: 0 });
@@ -150,7 +164,9 @@ export function Scatter(props: ScatterProps) {
   // WebGL set-up once
   useEffect(() => {
     const canvas = glCanvas.current!;
-    const gl = canvas.getContext("webgl", { antialias: true, premultipliedAlpha: false, preserveDrawingBuffer: true });
+    // No multisampling: the fragment shader already smooths each dot's edge, and MSAA multiplies the per-frame
+    // cost of a software rasteriser (SwiftShader, where there is no GPU) for no visible gain at these point sizes.
+    const gl = canvas.getContext("webgl", { antialias: false, premultipliedAlpha: false, preserveDrawingBuffer: true });
     if (!gl) {
       setFallback(true);
       return;
@@ -176,8 +192,11 @@ export function Scatter(props: ScatterProps) {
   // draw
   useEffect(() => {
     const canvas = glCanvas.current!;
-    canvas.width = Math.round(width * dpr);
-    canvas.height = Math.round(height * dpr);
+    // assigning a canvas size, even the same one, reallocates its buffers: only when it changes
+    const cw = Math.round(width * dpr);
+    const ch = Math.round(height * dpr);
+    if (canvas.width !== cw) canvas.width = cw;
+    if (canvas.height !== ch) canvas.height = ch;
     const s = glState.current;
     if (fallback || !s) {
       const ctx = canvas.getContext("2d");
@@ -213,6 +232,48 @@ export function Scatter(props: ScatterProps) {
     gl.drawArrays(gl.POINTS, 0, n);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [buffers, view, width, height, fallback, dpr, pointSize]);
+
+  // glyph layer (level of detail): when at most GLYPH_LIMIT points are in view, each becomes a face / acoustic rose
+  useEffect(() => {
+    const t0 = performance.now();
+    const c = glyphCanvas.current!;
+    c.width = Math.round(width * dpr);
+    c.height = Math.round(height * dpr);
+    const ctx = c.getContext("2d");
+    const [x0, y1] = toData(0, 0);
+    const [x1, y0] = toData(width, height);
+    const visible = visibleIndices(props.xs, props.ys, x0, x1, y0, y1, GLYPH_LIMIT);
+    const few = visible !== null;
+    if (fewEnough.current !== few) {
+      fewEnough.current = few;
+      props.onGlyphRange?.(few);
+    }
+    let drawn = 0;
+    if (ctx && visible && hasGlyphs(props.glyphs ?? null) && props.glyphs!.n === n) {
+      const g = props.glyphs!;
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      const r = glyphRadius(width, height, visible.length);
+      // unselected first and faint, selected on top, as the dots are drawn
+      for (const pass of props.hasSelection ? [0, 1] : [1]) {
+        for (let k = 0; k < visible.length; k++) {
+          const i = visible[k];
+          if (props.hasSelection && (props.mask[i] ? 1 : 0) !== pass) continue;
+          const [px, py] = toScreen(props.xs[i], props.ys[i]);
+          const stroke = pass ? `rgb(${props.rgb[3 * i]},${props.rgb[3 * i + 1]},${props.rgb[3 * i + 2]})` : "#b4b8be";
+          drawGlyph(ctx, g, i, px, py, r, stroke, pass ? 1 : 0.35);
+          drawn++;
+        }
+      }
+    }
+    const frame: GlyphFrame = { visible: visible ? visible.length : null, drawn, ms: performance.now() - t0 };
+    const el = wrap.current;
+    if (el) {
+      el.dataset.glyphs = String(drawn);
+      el.dataset.glyphMs = frame.ms.toFixed(2);
+    }
+    (window as unknown as { __modalensGlyphs?: GlyphFrame }).__modalensGlyphs = frame;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [view, width, height, dpr, props.xs, props.ys, props.glyphs, props.rgb, props.mask, props.hasSelection]);
 
   // overlay: lasso path, hovered and focused rings
   useEffect(() => {
@@ -303,8 +364,9 @@ export function Scatter(props: ScatterProps) {
   };
 
   return (
-    <div className="scatter" ref={wrap} style={{ height }}>
+    <div className="scatter" ref={wrap} style={{ height }} data-glyphs="0">
       <canvas ref={glCanvas} style={{ width, height }} className="scatter-gl" aria-hidden />
+      <canvas ref={glyphCanvas} style={{ width, height, pointerEvents: "none" }} className="scatter-glyphs" aria-hidden data-testid="scatter-glyphs" />
       <canvas
         ref={overlay}
         style={{ width, height, cursor: props.mode === "pan" ? "grab" : "crosshair", touchAction: "none" }}

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
+import { getJSON } from "../api";
 import { DivergingLegend, Panel, SequentialLegend, Swatches } from "../components/common";
 import { Scatter } from "../components/Scatter";
+import { glyphPath, hasGlyphs, prepareGlyphs, type GlyphDocument, type PreparedGlyphs } from "../glyphs";
 import { pointColors } from "../points";
 import { COLOR_BY, type ColorBy } from "../selection";
 import { fmt } from "../stats";
@@ -18,6 +20,24 @@ export function ProjectionView(props: { height?: number }) {
   // the reducer returns the same state when the hovered point is unchanged, so moving within a point is free
   const onHover = useCallback((i: number | null) => dispatch({ type: "hover", index: i }), [dispatch]);
   useEffect(() => setResetKey((k) => k + 1), [t]);
+  // glyph inputs are fetched the first time the view is zoomed in far enough to draw them (page load stays lean)
+  const [glyphs, setGlyphs] = useState<PreparedGlyphs | "loading" | "none" | null>(null);
+  const [zoomedIn, setZoomedIn] = useState(false);
+  const runId = run.info.id;
+  useEffect(() => setGlyphs(null), [runId, t]);
+  useEffect(() => {
+    if (!zoomedIn || glyphs !== null) return;
+    let live = true;
+    setGlyphs("loading");
+    getJSON<GlyphDocument>(glyphPath(runId)).then(
+      (doc) => live && setGlyphs(doc.n === t.n ? prepareGlyphs(doc) : "none"),
+      () => live && setGlyphs("none"), // an export without the document, or a run of another kind: plain dots
+    );
+    return () => {
+      live = false;
+    };
+  }, [zoomedIn, glyphs, runId, t.n]);
+  const prepared = glyphs !== null && typeof glyphs === "object" && hasGlyphs(glyphs) ? glyphs : null;
 
   const hovered = sel.hovered;
   const tip =
@@ -82,6 +102,8 @@ export function ProjectionView(props: { height?: number }) {
           mode={mode}
           resetKey={resetKey}
           height={props.height ?? 470}
+          glyphs={prepared}
+          onGlyphRange={setZoomedIn}
           onHover={onHover}
           onClick={(i) => dispatch({ type: "focus", index: i })}
           onLasso={(idx, additive) => {
@@ -92,6 +114,25 @@ export function ProjectionView(props: { height?: number }) {
         {tip}
       </div>
       <div className="legend-row">{legend}</div>
+      {prepared && zoomedIn && <GlyphLegend glyphs={prepared} />}
     </Panel>
+  );
+}
+
+/** What the glyphs mean (shown while they are drawn); the mapping is documented in glyphs.ts and docs/app.md. */
+function GlyphLegend({ glyphs }: { glyphs: PreparedGlyphs }) {
+  return (
+    <p className="note glyph-legend" data-testid="glyph-legend">
+      {glyphs.faceModality && (
+        <>
+          Faces from {glyphs.faceModality} expressions: mouth curves up with joy, down with sadness or disgust; brows pulled down with anger, raised with surprise or fear; eyes open with surprise or fear.{" "}
+        </>
+      )}
+      {glyphs.groups.length > 0 && (
+        <>
+          Petals: {glyphs.roseModality} attribution per group ({glyphs.groups.join(", ")}; clockwise from 12 o'clock), area ∝ |attribution|, red raises the output, blue lowers it.
+        </>
+      )}
+    </p>
   );
 }
