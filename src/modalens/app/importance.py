@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -70,51 +70,89 @@ def _prepare(source: RunSource) -> Prepared:
     n = source.n
     source.instance_numbers("feature_attributions")  # refuses rows that name no instance
     position = fa["position"].to_numpy()
-    feature = fa["feature"].astype(str)
-    named = fa.loc[(position < 0) & (feature != "*").to_numpy(), ["instance", "modality", "feature", "value"]]
-    named = named.assign(kind="feature")
-    parts = [named]
+    is_star = (fa["feature"] == "*").to_numpy(dtype=bool)
+    # Strings are factorised column by column and only the distinct values are normalised: a pandas group-by on
+    # (modality, feature) string pairs costs about 10 s at 50,000 instances (4.5 M rows).
+    parts = [_part(fa, (position < 0) & ~is_star, "feature", "feature", normalise=False)]
     whole_word_modalities: set[str] = set()
     if "word_attributions" in source.run.table_names:
         wa = source.table("word_attributions")
         source.instance_numbers("word_attributions")
         whole_word_modalities = set(wa["modality"].astype(str))
-        parts.append(_words(wa["instance"], wa["modality"], wa["text"], wa["value"]))
+        parts.append(_part(wa, np.ones(len(wa), dtype=bool), "text", "word", normalise=True))
     if "token" in fa.columns:
-        steps = fa[(position >= 0) & (feature == "*").to_numpy() & fa["token"].notna().to_numpy()]
-        steps = steps[~steps["modality"].astype(str).isin(whole_word_modalities)]
-        parts.append(_words(steps["instance"], steps["modality"], steps["token"], steps["value"]))
-    rows = pd.concat(parts, ignore_index=True)
-    rows["modality"] = rows["modality"].astype(str)
-    rows["feature"] = rows["feature"].astype(str)
-    rows = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
-    codes, keys = pd.MultiIndex.from_frame(rows[["modality", "kind", "feature"]]).factorize()
-    key_frame = keys.to_frame(index=False, name=["modality", "kind", "feature"])
-    instance = rows["instance"].to_numpy(dtype=np.int64)
-    # first occurrence of each (instance, key): support counts instances, not occurrences
-    first = ~pd.Series(instance * max(len(key_frame), 1) + codes).duplicated().to_numpy()
-    return Prepared(
-        keys=key_frame,
-        code=codes.astype(np.int64),
-        instance=instance,
-        value=rows["value"].to_numpy(dtype=np.float64),
-        first=first,
-        n=n,
-    )
-
-
-def _words(instance: pd.Series, modality: pd.Series, token: pd.Series, value: pd.Series) -> pd.DataFrame:
-    """Word rows: the token lower-cased and stripped (empty tokens dropped)."""
-    word = token.astype(str).str.strip().str.lower()
-    keep = (word != "").to_numpy() & token.notna().to_numpy()
-    return pd.DataFrame(
+        steps = (position >= 0) & is_star & fa["token"].notna().to_numpy(dtype=bool)
+        if whole_word_modalities:  # token modalities count whole words (above), not their pieces
+            steps &= ~fa["modality"].isin(whole_word_modalities).to_numpy(dtype=bool)
+        parts.append(_part(fa, steps, "token", "word", normalise=True))
+    modality_names = sorted({m for part in parts for m in part.modalities})
+    n_mod = max(len(modality_names), 1)
+    names: list[str] = []
+    kinds: list[str] = []
+    keys, instance, value = [], [], []
+    for part in parts:
+        mod_code = pd.Index(modality_names).get_indexer(part.modalities)[part.modality]
+        keys.append((part.name + len(names)) * n_mod + mod_code)
+        names.extend(part.names)
+        kinds.extend([part.kind] * len(part.names))
+        instance.append(part.instance)
+        value.append(part.value)
+    key = np.concatenate(keys).astype(np.int64)
+    inst = np.concatenate(instance).astype(np.int64)
+    val = np.concatenate(value).astype(np.float64)
+    ok = np.isfinite(val)
+    key, inst, val = key[ok], inst[ok], val[ok]
+    codes, uniques = pd.factorize(key)
+    name_index, mod_index = np.divmod(uniques.astype(np.int64), n_mod)
+    key_frame = pd.DataFrame(
         {
-            "instance": instance.to_numpy()[keep],
-            "modality": modality.to_numpy()[keep],
-            "feature": word.to_numpy()[keep],
-            "value": value.to_numpy(dtype=np.float64)[keep],
-            "kind": "word",
+            "modality": np.asarray(modality_names, dtype=object)[mod_index],
+            "kind": np.asarray(kinds, dtype=object)[name_index],
+            "feature": np.asarray(names, dtype=object)[name_index],
         }
+    )
+    # first occurrence of each (instance, key): support counts instances, not occurrences
+    first = ~pd.Series(inst * max(len(uniques), 1) + codes).duplicated().to_numpy()
+    return Prepared(keys=key_frame, code=codes.astype(np.int64), instance=inst, value=val, first=first, n=n)
+
+
+@dataclass
+class _Part:
+    """Rows of one kind: per row the instance, value, modality code and name code (into ``names``)."""
+
+    kind: str
+    instance: np.ndarray
+    value: np.ndarray
+    modality: np.ndarray
+    modalities: list[str]
+    name: np.ndarray
+    names: list[str]
+
+
+def _part(frame: pd.DataFrame, keep: np.ndarray, name_column: str, kind: str, *, normalise: bool) -> _Part:
+    """The rows of ``frame`` where ``keep``; words (``normalise``) lower-cased and stripped, empty ones dropped."""
+    instance = frame["instance"].to_numpy()[keep]
+    value = frame["value"].to_numpy(dtype=np.float64)[keep]
+    # factorised whole (Arrow-backed strings encode fast), then the kept rows' codes taken
+    mod_code, modalities = pd.factorize(frame["modality"])
+    name_code, names = pd.factorize(frame[name_column])
+    mod_code, name_code = mod_code[keep], name_code[keep]
+    names = pd.Index(names, dtype=object).astype(str)
+    if normalise:  # the distinct tokens only, then each row mapped through them
+        remap, names = pd.factorize(names.str.strip().str.lower())
+        name_code = remap[name_code]
+        names = pd.Index(names, dtype=object)
+        if (names == "").any():
+            kept = name_code != int(np.flatnonzero(names == "")[0])
+            instance, value, mod_code, name_code = instance[kept], value[kept], mod_code[kept], name_code[kept]
+    return _Part(
+        kind=kind,
+        instance=instance,
+        value=value,
+        modality=mod_code,
+        modalities=[str(m) for m in modalities],
+        name=name_code,
+        names=[str(v) for v in names],
     )
 
 
@@ -132,13 +170,18 @@ def selection_mask(prepared: Prepared, indices: list[int] | np.ndarray | None) -
 
 
 def importance(
-    source: RunSource, indices: list[int] | np.ndarray | None = None, members_of: dict[str, str] | None = None
+    source: RunSource,
+    indices: list[int] | np.ndarray | None = None,
+    members_of: dict[str, str] | None = None,
+    *,
+    min_support: int = 1,
 ) -> dict[str, Any]:
     """The feature-importance document over all instances (``indices=None``) or a selection.
 
     Each item: ``modality``, ``feature`` (a named feature, or the word), ``kind`` ("feature" or "word"),
     ``mean_abs`` and ``mean`` (over the rows: a word's every occurrence), ``support`` (instances where it occurs)
-    and ``count`` (rows), most important first. ``n_instances``: instances the document covers.
+    and ``count`` (rows), most important first; items seen in fewer than ``min_support`` instances are left out.
+    ``n_instances``: instances the document covers.
     """
     p = prepare(source)
     mask = selection_mask(p, indices)
@@ -149,7 +192,7 @@ def importance(
     total = np.bincount(code, weights=p.value[rows], minlength=k)
     total_abs = np.bincount(code, weights=np.abs(p.value[rows]), minlength=k)
     support = np.bincount(code[p.first[rows]], minlength=k)
-    seen = np.flatnonzero(count > 0)
+    seen = np.flatnonzero((count > 0) & (support >= max(min_support, 1)))
     mean_abs = total_abs[seen] / count[seen]
     order = seen[np.argsort(-mean_abs, kind="stable")]
     keys = p.keys
@@ -235,22 +278,31 @@ class ImportanceQuery(BaseModel):
 
     indices: list[int] | None = Field(default=None, max_length=MAX_INDICES)
     members_of: MemberQuery | None = None
+    min_support: int = Field(default=1, ge=1)
 
 
 def add_importance_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Callable[..., Any]) -> None:
     """Register ``GET`` and ``POST /api/runs/{run}/feature-importance`` on ``app`` (with the server's helpers)."""
 
     @app.get("/api/runs/{run_id}/feature-importance", response_model=ImportanceDocument, tags=["interaction runs"])
-    async def feature_importance(request: Request, run_id: str) -> Response:
+    async def feature_importance(
+        request: Request,
+        run_id: str,
+        min_support: int = Query(1, ge=1, description="leave out items seen in fewer instances"),
+    ) -> Response:
         """Mean |attribution|, mean and support of every named feature and word, over all instances."""
-        return await send(request, get_run(run_id), lambda s: dumps(importance(s)))
+        return await send(request, get_run(run_id), lambda s: dumps(importance(s, min_support=min_support)))
 
     @app.post("/api/runs/{run_id}/feature-importance", response_model=ImportanceDocument, tags=["interaction runs"])
     async def feature_importance_of(run_id: str, query: ImportanceQuery) -> Response:
         """The same over a selection of instances (and, on request, the instances where one item occurs)."""
         live = get_run(run_id)
         item = query.members_of.model_dump() if query.members_of is not None else None
-        body = await run_in_threadpool(live.read, lambda s: dumps(importance(s, query.indices, item)))
+
+        def build(source: RunSource) -> bytes:
+            return dumps(importance(source, query.indices, item, min_support=query.min_support))
+
+        body = await run_in_threadpool(live.read, build)
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
