@@ -64,3 +64,27 @@ def test_truth_compares_roles_and_reports_glass_box_accuracy(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "sign_agreement" in result.stdout and "known roles" in result.stdout
     assert "type accuracy 1.000" in result.stdout
+
+
+def test_explain_names_the_model_and_records_its_baselines(tmp_path):
+    """--name lands in model.name (default: the --model spec), shown by the app's run list; the run records the
+    baselines serve --model rebuilds the masker from (zeros here, so no number is fitted)."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from modalens.app.server import create_app
+
+    data = tmp_path / "syn.npz"
+    ml.save_dataset(make_synthetic(60, seed=4), data)
+    spec = "modalens.models.glass_box:glass_box_model"
+    common = ["--feature-method", "none", "--no-templates", "--projection", "none", "--baseline", "zeros"]
+    named, plain = tmp_path / "named", tmp_path / "plain"
+    for out, extra in ((named, ["--name", "Glass box v2"]), (plain, [])):
+        result = run_cli("explain", str(data), "--model", spec, "--out", str(out), *common, *extra)
+        assert result.returncode == 0, result.stderr
+    runs = TestClient(create_app([named, plain]), base_url="http://127.0.0.1").get("/api/runs").json()
+    assert {r["id"]: r["model"] for r in runs} == {"named": "Glass box v2", "plain": spec}
+    record = json.loads((plain / "manifest.json").read_text())["config"]["predictor"]
+    assert record["command"] == "explain" and record["spec"] == spec
+    assert record["baselines"] == {"text": "zeros", "audio": "zeros", "vision": "zeros"}
