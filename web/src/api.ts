@@ -1,21 +1,12 @@
 // Data access: the live server's API, or the data embedded by `modalens export --html` (same paths, same JSON).
 
 import { useEffect, useState } from "react";
+import { type Embedded, embeddedReady, readEmbedded } from "./exportData";
 
-interface Embedded {
-  documents: Record<string, unknown>;
-  note?: string;
-}
-
-let embedded: Embedded | null | undefined;
-
-/** The embedded export data, when this page is a self-contained HTML export. */
+/** The embedded export data, when this page is a self-contained HTML export (its documents are there once
+ * `embeddedReady()` resolved; getJSON waits for that). */
 export function embeddedData(): Embedded | null {
-  if (embedded === undefined) {
-    const el = typeof document !== "undefined" ? document.getElementById("modalens-data") : null;
-    embedded = el?.textContent ? (JSON.parse(el.textContent) as Embedded) : null;
-  }
-  return embedded;
+  return readEmbedded();
 }
 
 export class ApiError extends Error {
@@ -30,6 +21,7 @@ export class ApiError extends Error {
 export async function getJSON<T>(path: string): Promise<T> {
   const emb = embeddedData();
   if (emb) {
+    await embeddedReady();
     if (path in emb.documents) return emb.documents[path] as T;
     throw new ApiError(`This exported file does not include ${path}. ${emb.note ?? "Serve the run with `modalens serve RUN_DIR` to see everything."}`, 404);
   }
