@@ -3,6 +3,8 @@ import { TYPE_COLORS, TYPES, modalityColor, robustMaxAbs } from "../colors";
 import { Panel } from "../components/common";
 import { useStore } from "../store";
 import { accuracy, extent, fmt, histogram, indicesOf, modalityImportance, num, pct, performance, typeStats, where } from "../stats";
+import { FeatureImportanceView } from "./FeatureImportance";
+import { DatasetMeasures, DominanceBars, MeasuresHelp } from "./SummaryMeasures";
 
 const W = 320;
 
@@ -109,6 +111,11 @@ export function SummaryView() {
           );
         })}
       </div>
+
+      <DominanceBars all={all} idx={idx} subset={subset} />
+      <FeatureImportanceView />
+      <DatasetMeasures />
+      <MeasuresHelp />
     </Panel>
   );
 }
