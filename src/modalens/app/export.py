@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from modalens._core.atomic import write_atomically
-from modalens.app.data import NotFound, RunSource, compare
+from modalens.app.compare import compare
+from modalens.app.data import NotFound, RunSource
 from modalens.app.importance import importance
 from modalens.app.server import STATIC_DIR, open_runs
 
