@@ -550,49 +550,6 @@ def _vocabulary(feature: str, kind: str | None) -> dict[str, str | None]:
     return {"description": info.description if info else None, "group": info.group if info else None}
 
 
-def compare(a: RunSource, b: RunSource) -> dict[str, Any]:
-    """Match two runs' instances by id and report where the two models disagree."""
-    ta, tb = a.table("instances"), b.table("instances")
-    merged = ta.merge(tb, on="id", suffixes=("_a", "_b"))
-    if merged.empty:
-        raise NotFound(
-            f"runs {a.run_id!r} and {b.run_id!r} share no instance ids; Compare needs two runs on the same dataset"
-        )
-    merged = merged.sort_values("instance_a", kind="stable")
-    pa, pb = merged["prediction_a"].to_numpy(float), merged["prediction_b"].to_numpy(float)
-    label_kind = a.interaction.dataset.label_kind or "regression"
-    # classes: a different predicted class; regression: a different sign (the Acc-2 sense of agreement)
-    disagree = pa != pb if label_kind == "classification" else np.sign(pa) != np.sign(pb)
-    cols = {
-        "id": column(merged["id"]),
-        "instance_a": column(merged["instance_a"]),
-        "instance_b": column(merged["instance_b"]),
-        "prediction_a": column(pa),
-        "prediction_b": column(pb),
-        "label": column(merged["label_a"]) if "label_a" in merged else None,
-        "difference": column(pb - pa),
-        "disagree": column(disagree),
-    }
-    for side in ("a", "b"):
-        key = f"interaction_type_{side}"
-        if key in merged:
-            cols[key] = column(merged[key])
-    src = {"a": a, "b": b}
-    shapley = {}
-    for side, source in src.items():
-        mat = source.shapley_matrix()[merged[f"instance_{side}"].to_numpy()]
-        shapley[side] = {m: column(mat[:, k]) for k, m in enumerate(source.modalities)}
-    return {
-        "a": a.info(),
-        "b": b.info(),
-        "label_kind": label_kind,
-        "n_matched": int(len(merged)),
-        "n_disagree": int(np.sum(disagree)),
-        "columns": cols,
-        "shapley": shapley,
-    }
-
-
 # -- live runs: one snapshot at a time, reloaded whole when the directory changes ----------------------------------
 def run_identity(path: Path) -> str:
     """A short token naming the state of a run directory: changes when the directory is replaced (a new inode)

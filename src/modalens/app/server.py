@@ -9,7 +9,8 @@ Routes (all GET; the OpenAPI schema is at ``/api/openapi.json``, interactive doc
 - ``/api/runs/{run}/tables/{name}?format=json|arrow``: any table of the run (Arrow IPC stream for large ones)
 - ``/api/runs/{run}/media/{key}/{file}``: a face thumbnail or audio clip stored in the run
 - ``/api/runs/{run}/features``, ``/features/{j}``, ``/images/{file}``: feature runs (docs/features.md)
-- ``/api/compare/{a}/{b}``: two runs on the same dataset matched by instance id
+- ``/api/compare/{a}/{b}``: two runs on the same dataset matched by instance id; ``/api/compare?runs=a,b,c``: any
+  number of runs side by side (``modalens.app.compare``)
 - ``/``: the built web bundle (package data under ``modalens/app/static``)
 
 Run ids are assigned here from the directory names; a request can only name those ids, so no path from a client
@@ -47,7 +48,8 @@ from modalens._core.errors import ConfigurationError, ModalensError
 from modalens.app.apidocs import CSS as DOCS_CSS
 from modalens.app.apidocs import docs_html
 from modalens.app.coltable import MEDIA_TYPE as BINARY_TABLE_TYPE
-from modalens.app.data import Body, LiveRun, NotFound, RunChanging, RunSource, column, compare, dumps
+from modalens.app.compare import add_compare_routes
+from modalens.app.data import Body, LiveRun, NotFound, RunChanging, RunSource, column, dumps
 from modalens.app.feature_routes import add_feature_routes
 from modalens.app.importance import add_importance_routes
 from modalens.app.features import feature_card, features_document, image_mime, image_path
@@ -142,16 +144,6 @@ class TableJSON(BaseModel):
     name: str
     rows: int
     columns: dict[str, list[Any]]
-
-
-class Comparison(BaseModel):
-    a: RunInfo
-    b: RunInfo
-    label_kind: str
-    n_matched: int
-    n_disagree: int
-    columns: dict[str, list[Any] | None]
-    shapley: dict[str, dict[str, list[float | None]]]
 
 
 class FeatureTable(BaseModel):
@@ -391,21 +383,7 @@ def create_app(
         path, mime = get_run(run_id).read(lambda s: (image_path(s, file), image_mime(s)))
         return FileResponse(path, media_type=mime, headers={"Cache-Control": "no-cache"})
 
-    @app.get("/api/compare/{run_a}/{run_b}", response_model=Comparison, tags=["compare"])
-    def comparison(request: Request, run_a: str, run_b: str) -> Response:
-        """Two runs on the same dataset, matched by instance id, with the instances where they disagree."""
-        a, b = get_run(run_a), get_run(run_b)
-        first, second = sorted((a, b), key=lambda r: r.run_id)  # locks taken in one order: no deadlock
-
-        def build(first_source: RunSource) -> bytes:
-            def inner(second_source: RunSource) -> bytes:
-                sources = {first.run_id: first_source, second.run_id: second_source}
-                return dumps(compare(sources[run_a], sources[run_b]))
-
-            return inner(first_source) if first is second else second.read(inner)
-
-        return send_built(request, first, build, extra_token=f"|{second.token()}|{run_a}|{run_b}")
-
+    add_compare_routes(app, get_run=get_run, send_built=send_built, error=error)
     add_feature_routes(app, get_run=get_run, send=send, send_built=send_built, model=model)
     live_ids = add_whatif_routes(app, get_run=get_run, paths=paths, predictors=predictors, scrub=scrub)
     add_slice_routes(app, get_run=get_run, send=send)
