@@ -36,12 +36,18 @@ STEPS = 10
 
 
 def make_dataset(
-    n: int, seed: int = 0, media_count: int = 24, *, steps: int = STEPS, word_durations: bool = False
+    n: int,
+    seed: int = 0,
+    media_count: int = 24,
+    *,
+    steps: int = STEPS,
+    min_words: int = 5,
+    word_durations: bool = False,
 ) -> tuple[MultimodalDataset, np.ndarray]:
     """A MOSI-like dataset of ``n`` utterances with words, word-aligned audio/vision tracks and a little media.
 
     Returns the dataset and a latent ``[n, 3]`` matrix of true per-modality sentiment evidence (text, audio,
-    vision) that the synthetic "model" reads. ``steps``: the padded length (utterances have 5..steps words);
+    vision) that the synthetic "model" reads. ``steps``: the padded length (utterances have min_words..steps words);
     ``word_durations``: the audio gets a ``word_duration`` feature (seconds, as the demo set's) and the meta a
     ``speech_seconds`` column, their sum.
     """
@@ -50,7 +56,7 @@ def make_dataset(
     # Some instances have a strong single channel (dominance), some opposed channels (conflict).
     strong = rng.random(n) < 0.3
     latent[strong, rng.integers(0, 3, strong.sum())] *= 2.5
-    lengths = rng.integers(5, steps + 1, size=n)
+    lengths = rng.integers(min_words, steps + 1, size=n)
     words: list[list[str]] = []
     texts: list[str] = []
     mask = np.zeros((n, steps), dtype=bool)
@@ -114,6 +120,7 @@ def write_interaction_run(
     media_count: int = 24,
     overwrite: bool = False,
     steps: int = STEPS,
+    min_words: int = 5,
     word_durations: bool = False,
 ) -> Path:
     """Write a complete synthetic interaction run (all tables of docs/run-format.md) and return its path.
@@ -133,12 +140,15 @@ def write_interaction_run(
         written without one would be.
     media_count
         How many instances get a face thumbnail and a speech clip.
-    steps, word_durations
-        Padded sequence length and the audio's ``word_duration`` feature (see :func:`make_dataset`).
+    steps, min_words, word_durations
+        Padded sequence length, fewest words of an utterance and the audio's ``word_duration`` feature (see
+        :func:`make_dataset`).
     """
     if not 1 <= n <= 50_000:
         raise ValueError(f"n must be in 1..50000, got {n}")
-    dataset, latent = make_dataset(n, seed, media_count, steps=steps, word_durations=word_durations)
+    dataset, latent = make_dataset(
+        n, seed, media_count, steps=steps, min_words=min_words, word_durations=word_durations
+    )
     rng = np.random.default_rng(1000 + model_seed)
     weights = np.array([1.1, 0.55, 0.75]) * rng.uniform(0.8, 1.25, 3)
     # main effects of each modality, squashed like a trained regressor's outputs (labels live in [-3, 3])

@@ -25,7 +25,7 @@ export function InstanceView() {
   else body = <InstanceDetailView d={doc.data} />;
   return (
     <Panel title="Instance" id="instance" className="instance-panel">
-      <div className="instance-layout iv-layout">
+      <div className="instance-layout inst-layout">
         <InstanceList />
         <div className="instance-detail">{body}</div>
       </div>
@@ -124,8 +124,8 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
       ))}
       <HiddenFeatures id={String(row.id ?? d.instance)} />
 
-      <div className="detail-grid iv-grid">
-        <div className="detail-main iv-main">
+      <div className="detail-grid inst-grid">
+        <div className="detail-main inst-main">
           {Object.keys(patchMaps).length > 0 && (
             <div style={{ display: "flex", flexWrap: "wrap", gap: 16, marginBottom: 8 }}>
               {Object.entries(patchMaps).map(([m, map]) => (
@@ -153,7 +153,7 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
             </>
           )}
         </div>
-        <div className="detail-side iv-side">
+        <div className="detail-side inst-side">
           <MediaPanel runId={run.info.id} rowId={String(row.id ?? d.instance)} media={otherMedia} audioRef={audioRef} timed={timings.length > 0} />
           <h4>Modality Shapley waterfall</h4>
           <Waterfall steps={steps} base={base} prediction={num(row.prediction)} kinds={kinds} />
@@ -240,7 +240,7 @@ function CellsControl(props: { d: DetailWithTimings; live: boolean; tracks: Desc
     );
   };
   return (
-    <div className="iv-cells">
+    <div className="inst-cells">
       <button type="button" onClick={go} disabled={state.busy} data-testid="compute-cells">
         {state.busy ? "computing feature × step attributions…" : `compute feature × step attributions (${estimate == null ? "cost unknown" : `about ${estimate < 1 ? "1" : Math.round(estimate)} s`})`}
       </button>
