@@ -22,6 +22,7 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from modalens._core.atomic import write_atomically
-from modalens.app.compare import compare
+from modalens.app.compare import compare, compare_many
 from modalens.app.data import NotFound, RunSource
 from modalens.app.importance import importance
 from modalens.app.server import STATIC_DIR, open_runs
@@ -98,6 +99,16 @@ def export_documents(run_dirs: Sequence[str | os.PathLike], max_instances: int =
             if a is not b:
                 with contextlib.suppress(NotFound):  # different datasets: the Compare view explains that itself
                     docs[f"api/compare/{a.run_id}/{b.run_id}"] = compare(a, b)
+    # N-run comparisons: the app asks for the chosen runs in served order; every choice up to 5 runs, else all
+    sets = (
+        [c for k in range(2, len(interaction) + 1) for c in itertools.combinations(interaction, k)]
+        if len(interaction) <= 5
+        else [tuple(interaction)]
+    )
+    for chosen in sets:
+        if len(chosen) >= 2:
+            with contextlib.suppress(NotFound):
+                docs["api/compare?runs=" + ",".join(_quote(s.run_id) for s in chosen)] = compare_many(chosen)
     return docs
 
 

@@ -5,15 +5,29 @@ import { Empty, ErrorBox, Loading, Panel, Swatches } from "../components/common"
 import { useStore } from "../store";
 import { fmt, num, pct } from "../stats";
 import type { Comparison } from "../types";
-import { compareSummary, disagreementRows } from "../compare";
+import { cellRows, compareRuns, compareSummary, disagreementRows, instancesOf, type ManyComparison, manyPath, readCmp, runLabel, transitionFor, writeCmp } from "../compare";
+import "./Compare.css";
 
 export function CompareView() {
   const { run, runs, dispatch } = useStore();
   const others = runs.filter((r) => r.id !== run.info.id && r.kind === "interaction");
-  const [other, setOther] = useState<string>(others[0]?.id ?? "");
+  // the runs compared with this one: from the URL (?cmp=a,b), else every other interaction run
+  const [chosen, setChosen] = useState<string[]>(() => readCmp(window.location.search) ?? others.map((r) => r.id));
+  const valid = chosen.filter((id) => others.some((r) => r.id === id));
+  const setRuns = (ids: string[]) => {
+    setChosen(ids);
+    window.history.replaceState(window.history.state, "", `${window.location.pathname}${writeCmp(window.location.search, ids)}${window.location.hash}`);
+  };
+  const ids = compareRuns(
+    runs.map((r) => r.id),
+    [run.info.id, ...valid],
+  );
+  const many = useDocument<ManyComparison>(ids.length >= 2 ? manyPath(ids) : null);
+  // the pair whose instances are listed: this run against the first other chosen run (any pair for the matrix)
+  const [other, setOther] = useState<string>(valid[0] ?? "");
   useEffect(() => {
-    if (!others.some((r) => r.id === other)) setOther(others[0]?.id ?? "");
-  }, [others, other]);
+    if (!valid.includes(other)) setOther(valid[0] ?? "");
+  }, [valid, other]);
   const doc = useDocument<Comparison>(other ? paths.compare(run.info.id, other) : null);
   const [onlyDisagree, setOnlyDisagree] = useState(true);
   const [picked, setPicked] = useState<number | null>(null);
@@ -21,26 +35,41 @@ export function CompareView() {
   if (others.length === 0)
     return (
       <Panel title="Compare" id="compare">
-        <Empty title="Only one interaction run is being served" hint={<>Start the server with two runs on the same dataset, e.g. <code>modalens serve runs/model-a runs/model-b</code>.</>} />
+        <Empty title="Only one interaction run is being served" hint={<>Start the server with two or more runs on the same dataset, e.g. <code>modalens serve runs/model-a runs/model-b runs/model-c</code>.</>} />
       </Panel>
     );
 
-  const picker = (
+  const runPicker = (
+    <fieldset className="cmp-runs" data-testid="compare-runs">
+      <legend>
+        Compare <b>{runLabel(run.info)}</b> with
+      </legend>
+      {others.map((r) => (
+        <label key={r.id}>
+          <input type="checkbox" checked={valid.includes(r.id)} onChange={(e) => setRuns(e.target.checked ? [...valid, r.id] : valid.filter((x) => x !== r.id))} data-testid={`compare-run-${r.id}`} />
+          {runLabel(r)}
+        </label>
+      ))}
+    </fieldset>
+  );
+  const picker = valid.length ? (
     <label>
-      Compare <b>{run.info.model ?? run.info.name}</b> with{" "}
+      Instances: <b>{runLabel(run.info)}</b> vs{" "}
       <select value={other} onChange={(e) => setOther(e.target.value)} aria-label="run to compare with" data-testid="compare-with">
-        {others.map((r) => (
-          <option key={r.id} value={r.id}>
-            {r.name}
-            {r.model ? ` (${r.model})` : ""}
-          </option>
-        ))}
+        {others
+          .filter((r) => valid.includes(r.id))
+          .map((r) => (
+            <option key={r.id} value={r.id}>
+              {runLabel(r)}
+            </option>
+          ))}
       </select>
     </label>
-  );
+  ) : null;
 
   let body;
-  if (doc.status === "error") body = <ErrorBox error={doc.error} hint="Pick a run explaining the same dataset (instances are matched by id)." />;
+  if (!other) body = <Empty title="No run chosen" hint="Tick one or more runs above to compare with." />;
+  else if (doc.status === "error") body = <ErrorBox error={doc.error} hint="Pick a run explaining the same dataset (instances are matched by id)." />;
   else if (doc.status !== "ready") body = <Loading what="comparison" />;
   else {
     const c = doc.data;
@@ -155,9 +184,181 @@ export function CompareView() {
     );
   }
   return (
-    <Panel title="Compare" id="compare" actions={picker}>
-      {body}
-    </Panel>
+    <>
+      <Panel title="Compare runs" id="compare-runs">
+        {runPicker}
+        {ids.length < 2 ? null : many.status === "error" ? (
+          <ErrorBox error={many.error} hint="Pick runs explaining the same dataset (instances are matched by id)." />
+        ) : many.status !== "ready" ? (
+          <Loading what="comparison" />
+        ) : (
+          <ManyRuns doc={many.data} current={run.info.id} kinds={run.kinds} onSelect={(indices, source) => dispatch({ type: "select", indices, source })} />
+        )}
+      </Panel>
+      <Panel title="Compare" id="compare" actions={picker}>
+        {body}
+      </Panel>
+    </>
+  );
+}
+
+function metricCells(m: ManyComparison["metrics"][string] | undefined, kind: string) {
+  if (!m) return null;
+  return kind === "classification" ? (
+    <td className="num">{fmt(m.accuracy ?? NaN)}</td>
+  ) : (
+    <>
+      <td className="num">{fmt(m.mae ?? NaN)}</td>
+      <td className="num">{fmt(m.r ?? NaN)}</td>
+      <td className="num">{m.acc2 == null ? "—" : pct(m.acc2)}</td>
+    </>
+  );
+}
+
+/** N runs side by side: metrics, modality importance, pairwise disagreement and one pair's type transitions. */
+function ManyRuns({ doc, current, kinds, onSelect }: { doc: ManyComparison; current: string; kinds: Record<string, string>; onSelect: (indices: number[], source: string) => void }) {
+  const ids = doc.runs.map((r) => r.id);
+  const [pair, setPair] = useState<[string, string]>([current, ids.find((i) => i !== current) ?? ids[0]]);
+  const a = ids.includes(pair[0]) ? pair[0] : ids[0];
+  const b = ids.includes(pair[1]) && pair[1] !== a ? pair[1] : (ids.find((i) => i !== a) ?? a);
+  const t = transitionFor(doc, a, b);
+  const byId = Object.fromEntries(doc.runs.map((r) => [r.id, r]));
+  const mods = Array.from(new Set(doc.runs.flatMap((r) => Object.keys(doc.importance[r.id] ?? {}))));
+  const maxImp = Math.max(1e-9, ...doc.runs.flatMap((r) => mods.map((m) => doc.importance[r.id]?.[m] ?? 0)));
+  const maxCell = Math.max(1, ...(t?.counts.flat() ?? []));
+  const cls = doc.label_kind === "classification";
+  return (
+    <div className="cmp-many" data-testid="compare-many">
+      <p className="note">
+        {doc.n_matched.toLocaleString()} instances shared by all {doc.runs.length} runs (matched by id).
+      </p>
+      <table className="cmp-metrics" aria-label="metrics per run" data-testid="compare-metrics">
+        <thead>
+          <tr>
+            <th>model (run)</th>
+            {cls ? <th>accuracy</th> : (
+              <>
+                <th>MAE</th>
+                <th>r</th>
+                <th>Acc-2</th>
+              </>
+            )}
+            <th>modality importance (mean |Shapley|)</th>
+          </tr>
+        </thead>
+        <tbody>
+          {doc.runs.map((r) => (
+            <tr key={r.id} className={r.id === current ? "current" : ""}>
+              <td>{runLabel(r)}</td>
+              {metricCells(doc.metrics[r.id], doc.label_kind)}
+              <td>
+                <span className="cmp-imp">
+                  {mods.map((m) => {
+                    const v = doc.importance[r.id]?.[m] ?? null;
+                    return (
+                      <span key={m} className="cmp-imp-bar" title={`${m}: ${fmt(v ?? NaN)}`} style={{ width: `${(60 * (v ?? 0)) / maxImp}px`, background: modalityColor(m, kinds[m]) }} />
+                    );
+                  })}
+                </span>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <Swatches items={mods.map((m) => ({ label: m, color: modalityColor(m, kinds[m]) }))} />
+      <h3>
+        Disagreement <span className="sub">share of matched instances where two runs predict a different {cls ? "class" : "sign"}</span>
+      </h3>
+      <table className="agreement" data-testid="compare-disagreement">
+        <thead>
+          <tr>
+            <th />
+            {doc.runs.map((r) => (
+              <th key={r.id}>{runLabel(r)}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {doc.runs.map((r, i) => (
+            <tr key={r.id}>
+              <th>{runLabel(r)}</th>
+              {doc.runs.map((s, j) => (
+                <td key={s.id} title={`${doc.disagreement.counts[i][j]} instances`} style={{ background: i === j ? "#f4f5f7" : `rgba(213,94,0,${Math.min(0.85, doc.disagreement.fraction[i][j] * 2)})` }}>
+                  {i === j ? "—" : pct(doc.disagreement.fraction[i][j])}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>
+        Interaction types <span className="sub">rows: how run A explains an instance, columns: run B; click a cell to select those instances</span>
+      </h3>
+      <div className="cmp-pair">
+        <label>
+          A{" "}
+          <select value={a} onChange={(e) => setPair([e.target.value, b === e.target.value ? a : b])} aria-label="run A of the transition matrix" data-testid="transition-a">
+            {doc.runs.map((r) => (
+              <option key={r.id} value={r.id}>
+                {runLabel(r)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          B{" "}
+          <select value={b} onChange={(e) => setPair([a === e.target.value ? b : a, e.target.value])} aria-label="run B of the transition matrix" data-testid="transition-b">
+            {doc.runs
+              .filter((r) => r.id !== a)
+              .map((r) => (
+                <option key={r.id} value={r.id}>
+                  {runLabel(r)}
+                </option>
+              ))}
+          </select>
+        </label>
+      </div>
+      {t && (
+        <table className="cmp-transition" data-testid="transition-matrix" aria-label={`interaction types of ${byId[a]?.name} against ${byId[b]?.name}`}>
+          <thead>
+            <tr>
+              <th className="corner">
+                A ↓ · B →
+              </th>
+              {t.cols.map((c) => (
+                <th key={c}>{c}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {t.rows.map((row, i) => (
+              <tr key={row}>
+                <th>{row}</th>
+                {t.cols.map((col, j) => {
+                  const n = t.counts[i][j];
+                  return (
+                    <td key={col}>
+                      <button
+                        type="button"
+                        disabled={n === 0}
+                        className={row === col ? "same" : ""}
+                        style={{ background: n ? `rgba(47,93,138,${0.12 + (0.75 * n) / maxCell})` : undefined, color: n / maxCell > 0.5 ? "#fff" : undefined }}
+                        data-testid="transition-cell"
+                        data-row={row}
+                        data-col={col}
+                        onClick={() => onSelect(instancesOf(doc, current, cellRows(doc, a, b, row, col)), `compare: ${byId[a]?.model ?? a} ${row} → ${byId[b]?.model ?? b} ${col}`)}
+                      >
+                        {n.toLocaleString()}
+                      </button>
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
 
