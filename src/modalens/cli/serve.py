@@ -107,7 +107,9 @@ def _load_models(run_dirs: list[Path], spec: str, device: str) -> tuple[object, 
 def export_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to include", exists=True)],
     html: Annotated[Path, typer.Option("--html", help="The self-contained HTML file to write")] = Path("modalens.html"),
-    max_instances: Annotated[int, typer.Option(help="Instances per run with full detail in the file")] = 400,
+    max_instances: Annotated[
+        int, typer.Option(help="Instances per run with full detail (words, tracks, media) in the file")
+    ] = 1000,
 ) -> None:
     """Write the app and the runs' data into one self-contained HTML file (no server needed to view it)."""
     from modalens.app.export import export_html
