@@ -10,8 +10,9 @@ import { InstanceView } from "./views/Instance";
 import { ProjectionView } from "./views/Projection";
 import { SummaryView } from "./views/Summary";
 import { TemplatesView } from "./views/Templates";
-
-type Tab = "explore" | "compare";
+import { SlicesView } from "./views/Slices";
+import { useUrlSync, type Tab } from "./useUrlSync";
+import { writeParams } from "./urlState";
 
 function initialRun(runs: RunInfo[]): string | null {
   const wanted = new URLSearchParams(window.location.search).get("run");
@@ -25,6 +26,13 @@ export function App() {
   useEffect(() => {
     if (runsDoc.status === "ready" && runId === null) setRunId(initialRun(runsDoc.data));
   }, [runsDoc, runId]);
+  // back/forward across a run change: the run of that history entry
+  useEffect(() => {
+    if (runsDoc.status !== "ready") return;
+    const onPop = () => setRunId(initialRun(runsDoc.data));
+    window.addEventListener("popstate", onPop);
+    return () => window.removeEventListener("popstate", onPop);
+  }, [runsDoc]);
 
   if (runsDoc.status === "error") return <Shell><ErrorBox error={runsDoc.error} hint="Start the app with `modalens serve RUN_DIR`." /></Shell>;
   if (runsDoc.status !== "ready") return <Shell><Loading what="runs" /></Shell>;
@@ -34,7 +42,7 @@ export function App() {
   const picker = (
     <label className="run-picker">
       Run{" "}
-      <select value={runId ?? ""} onChange={(e) => setRunId(e.target.value)} aria-label="run" data-testid="run-picker">
+      <select value={runId ?? ""} onChange={(e) => { setRunId(e.target.value); writeParams({ run: e.target.value, tab: null, slice: null, sel: null, open: null }, { push: true }); }} aria-label="run" data-testid="run-picker">
         {runs.map((r) => (
           <option key={r.id} value={r.id}>
             {r.name} · {r.kind}
@@ -98,9 +106,14 @@ function InteractionRun(props: { info: RunInfo; runs: RunInfo[]; picker: React.R
 function Explorer(props: { picker: React.ReactNode }) {
   const [tab, setTab] = useState<Tab>("explore");
   const { run, sel, dispatch } = useStore();
+  const linkProblem = useUrlSync(tab, setTab);
+  const goTab = (t: Tab) => {
+    setTab(t);
+    writeParams({ tab: t === "explore" ? null : t }, { push: true }); // back returns to the other tab
+  };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape" && !(e.target instanceof HTMLSelectElement)) dispatch({ type: "clear" });
+      if (e.key === "Escape" && !(e.target instanceof HTMLSelectElement) && !(e.target instanceof HTMLInputElement)) dispatch({ type: "clear" });
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
@@ -108,7 +121,7 @@ function Explorer(props: { picker: React.ReactNode }) {
   const nav = (
     <nav className="tabs" role="tablist" aria-label="views">
       {(["explore", "compare"] as Tab[]).map((t) => (
-        <button key={t} type="button" role="tab" aria-selected={tab === t} onClick={() => setTab(t)} data-tab={t}>
+        <button key={t} type="button" role="tab" aria-selected={tab === t} onClick={() => goTab(t)} data-tab={t}>
           {t === "explore" ? "Explore" : "Compare"}
         </button>
       ))}
@@ -135,9 +148,14 @@ function Explorer(props: { picker: React.ReactNode }) {
             Clear selection (Esc)
           </button>
         )}
+        {linkProblem && (
+          <span className="warning" data-testid="link-problem">
+            {linkProblem}
+          </span>
+        )}
       </div>
     ),
-    [sel.selected, sel.source, n, run, dispatch],
+    [sel.selected, sel.source, n, run, dispatch, linkProblem],
   );
   return (
     <Shell picker={props.picker} nav={nav} bar={bar}>
@@ -151,6 +169,9 @@ function Explorer(props: { picker: React.ReactNode }) {
           </div>
           <div className="col-right">
             <TemplatesView />
+          </div>
+          <div className="col-full">
+            <SlicesView />
           </div>
           <div className="col-full">
             <InstanceView />
