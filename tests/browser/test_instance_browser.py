@@ -244,3 +244,78 @@ def test_coalition_chart_and_no_live_controls_without_a_model(browser, long_run:
         assert page.locator("[data-testid=compute-cells]").count() == 0
         page.close()
     assert not errors, errors
+
+
+class ModelServer(LiveServer):
+    """The live server with a model attached to its runs (``modalens serve RUN --model SPEC``)."""
+
+    def __init__(self, run_dirs: list[Path], predictors: dict) -> None:
+        import uvicorn
+
+        from modalens.app.server import create_app
+
+        from .conftest import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        app = create_app(run_dirs, predictors=predictors)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        import threading
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run written by ``modalens explain`` with the what-if tests' model (tests/app/test_whatif.py), words kept."""
+    from modalens.cli.main import main
+    from modalens.data.native import save_dataset
+    from modalens.data.synthetic import make_synthetic
+
+    folder = tmp_path_factory.mktemp("live")
+    save_dataset(make_synthetic(24, seed=5), folder / "data.npz")
+    out = folder / "interacting"
+    argv = [
+        "explain", str(folder / "data.npz"), "--model", "tests.app.test_whatif:interacting_model", "--out", str(out),
+        "--granularities", "steps", "--n-permutations", "2", "--no-templates", "--projection", "none",
+    ]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code in (0, None)
+    return out
+
+
+def test_live_what_if_answers_with_a_model(browser, model_run: Path, shots: Path) -> None:  # noqa: ANN001
+    from modalens.cli.live_model import load_live_predictors
+
+    predictors, refused = load_live_predictors([model_run], "tests.app.test_whatif:interacting_model")
+    assert not refused
+    errors: list[str] = []
+    with ModelServer([model_run], predictors) as server:
+        assert api(server, "api/runs")[0]["live"] is True
+        doc = api(server, "api/runs/interacting/instances/2")
+        page = open_instance(browser, server, 2, 1280, errors)
+        live = page.locator("[data-testid=whatif-live]")
+        live.wait_for()
+        # dropping audio: the model's answer is the stored value of the coalition without audio
+        page.locator("[data-testid=keep-audio]").uncheck()
+        answer = page.locator("[data-testid=whatif-prediction]")
+        answer.wait_for(timeout=10_000)
+        expected = next(c["value"] for c in doc["coalitions"] if set(c["coalition"].split("+")) == {"text", "vision"})
+        assert float(answer.inner_text()) == pytest.approx(expected, abs=2e-3)
+        # the chart outlines the edited instance's coalitions next to the stored ones
+        assert page.locator("[data-testid=coalition-chart] rect.coalition-live").count() == 8
+        page.screenshot(path=str(shots / "instance-whatif.png"))
+        # restore, then mask a word by clicking it: the answer changes from the stored prediction
+        page.locator("[data-testid=keep-audio]").check()
+        page.locator("[data-testid=mask-words]").click()
+        word = page.locator("[data-testid=word-strip] .word").first
+        word.click()
+        assert "masked" in word.get_attribute("class")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=whatif-prediction]') !== null"
+            " && document.querySelector('[data-testid=mask-words]').textContent.includes('(1)')"
+        )
+        page.locator("[data-testid=whatif-prediction]").wait_for()
+        page.close()
+    assert not errors, errors
