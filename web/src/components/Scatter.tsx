@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { drawGlyph, GLYPH_LIMIT, glyphRadius, hasGlyphs, visibleIndices, type PreparedGlyphs } from "../glyphs";
 import { PointGrid } from "../points";
+import { rasterise, softwareWebGL } from "../raster";
 import { lassoSelect, type Point } from "../selection";
 
 export interface ScatterProps {
@@ -105,7 +106,8 @@ export function Scatter(props: ScatterProps) {
   const [width, setWidth] = useState(600);
   const [view, setView] = useState<View>({ k: 1, tx: 0, ty: 0 });
   const [lasso, setLasso] = useState<Point[] | null>(null);
-  const [fallback, setFallback] = useState(false);
+  const [fallback, setFallback] = useState(false); // dots drawn by the CPU (raster.ts), not WebGL
+  const cpuImage = useRef<ImageData | null>(null);
   const drag = useRef<{ x: number; y: number; view: View; moved: boolean; shift: boolean } | null>(null);
   const glState = useRef<{ gl: WebGLRenderingContext; prog: WebGLProgram; pos: WebGLBuffer; col: WebGLBuffer } | null>(null);
   const norm = useMemo(() => normaliser(props.xs, props.ys), [props.xs, props.ys]);
@@ -161,8 +163,12 @@ export function Scatter(props: ScatterProps) {
     return { pos, col };
   }, [props.xs, props.ys, props.rgb, props.mask, props.hasSelection, n]);
 
-  // WebGL set-up once
+  // WebGL set-up once; where WebGL is itself a software rasteriser the CPU path below draws faster (raster.ts)
   useEffect(() => {
+    if (softwareWebGL()) {
+      setFallback(true);
+      return;
+    }
     const canvas = glCanvas.current!;
     // No multisampling: the fragment shader already smooths each dot's edge, and MSAA multiplies the per-frame
     // cost of a software rasteriser (SwiftShader, where there is no GPU) for no visible gain at these point sizes.
@@ -199,16 +205,13 @@ export function Scatter(props: ScatterProps) {
     if (canvas.height !== ch) canvas.height = ch;
     const s = glState.current;
     if (fallback || !s) {
-      const ctx = canvas.getContext("2d");
+      const ctx = canvas.getContext("2d", { alpha: false }); // opaque: cheaper to composite
       if (!ctx) return;
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.clearRect(0, 0, width, height);
-      const r = pointSize / 2;
-      for (let k = 0; k < n; k++) {
-        const [px, py] = toScreen(buffers.pos[2 * k], buffers.pos[2 * k + 1]);
-        ctx.fillStyle = `rgba(${buffers.col[4 * k]},${buffers.col[4 * k + 1]},${buffers.col[4 * k + 2]},${buffers.col[4 * k + 3] / 255})`;
-        ctx.fillRect(px - r, py - r, 2 * r, 2 * r);
-      }
+      let img = cpuImage.current;
+      if (!img || img.width !== cw || img.height !== ch) img = cpuImage.current = ctx.createImageData(cw, ch);
+      const clip = { sx, sy, ox: -norm.cx * sx + view.tx, oy: -norm.cy * sy + view.ty };
+      rasterise(img, buffers.pos, buffers.col, n, clip, pointSize * dpr, [252, 252, 253]); // .scatter's background
+      ctx.putImageData(img, 0, 0);
       return;
     }
     const { gl, prog } = s;
@@ -278,8 +281,8 @@ export function Scatter(props: ScatterProps) {
   // overlay: lasso path, hovered and focused rings
   useEffect(() => {
     const c = overlay.current!;
-    c.width = Math.round(width * dpr);
-    c.height = Math.round(height * dpr);
+    if (c.width !== Math.round(width * dpr)) c.width = Math.round(width * dpr); // a resize reallocates: only on change
+    if (c.height !== Math.round(height * dpr)) c.height = Math.round(height * dpr);
     const ctx = c.getContext("2d")!;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, width, height);
@@ -314,6 +317,15 @@ export function Scatter(props: ScatterProps) {
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [lasso, props.focused, props.hovered, view, width, height, dpr, props.xs, props.ys]);
+
+  // React's wheel listener is passive: without this the page scrolls away under the pointer while zooming out
+  useEffect(() => {
+    const el = overlay.current;
+    if (!el) return;
+    const stop = (e: WheelEvent) => e.preventDefault();
+    el.addEventListener("wheel", stop, { passive: false });
+    return () => el.removeEventListener("wheel", stop);
+  }, []);
 
   const local = (e: React.PointerEvent | React.WheelEvent): Point => {
     const r = overlay.current!.getBoundingClientRect();
@@ -380,7 +392,6 @@ export function Scatter(props: ScatterProps) {
         onPointerLeave={() => props.onHover(null)}
         onWheel={onWheel}
       />
-      {fallback && <div className="scatter-note">WebGL is unavailable here; drawing with Canvas 2D (slower).</div>}
     </div>
   );
 }

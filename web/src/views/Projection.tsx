@@ -6,7 +6,7 @@ import { glyphPath, hasGlyphs, prepareGlyphs, type GlyphDocument, type PreparedG
 import { pointColors } from "../points";
 import { COLOR_BY, type ColorBy } from "../selection";
 import { fmt } from "../stats";
-import { useStore } from "../store";
+import { useHovered, useStore } from "../store";
 
 export function ProjectionView(props: { height?: number }) {
   const { run, sel, mask, dispatch } = useStore();
@@ -21,14 +21,20 @@ export function ProjectionView(props: { height?: number }) {
   const onHover = useCallback((i: number | null) => dispatch({ type: "hover", index: i }), [dispatch]);
   useEffect(() => setResetKey((k) => k + 1), [t]);
   // glyph inputs are fetched the first time the view is zoomed in far enough to draw them (page load stays lean)
-  const [glyphs, setGlyphs] = useState<PreparedGlyphs | "loading" | "none" | null>(null);
+  const [glyphs, setGlyphs] = useState<PreparedGlyphs | "none" | null>(null);
   const [zoomedIn, setZoomedIn] = useState(false);
+  const [wanted, setWanted] = useState(false);
   const runId = run.info.id;
-  useEffect(() => setGlyphs(null), [runId, t]);
   useEffect(() => {
-    if (!zoomedIn || glyphs !== null) return;
+    setGlyphs(null);
+    setWanted(false);
+  }, [runId, t]);
+  useEffect(() => {
+    if (zoomedIn) setWanted(true);
+  }, [zoomedIn]);
+  useEffect(() => {
+    if (!wanted) return;
     let live = true;
-    setGlyphs("loading");
     getJSON<GlyphDocument>(glyphPath(runId)).then(
       (doc) => live && setGlyphs(doc.n === t.n ? prepareGlyphs(doc) : "none"),
       () => live && setGlyphs("none"), // an export without the document, or a run of another kind: plain dots
@@ -36,10 +42,10 @@ export function ProjectionView(props: { height?: number }) {
     return () => {
       live = false;
     };
-  }, [zoomedIn, glyphs, runId, t.n]);
+  }, [wanted, runId, t.n]);
   const prepared = glyphs !== null && typeof glyphs === "object" && hasGlyphs(glyphs) ? glyphs : null;
 
-  const hovered = sel.hovered;
+  const hovered = useHovered();
   const tip =
     hovered != null && hovered < t.n ? (
       <div className="tooltip" role="status">
@@ -98,7 +104,7 @@ export function ProjectionView(props: { height?: number }) {
           mask={mask}
           hasSelection={sel.selected !== null}
           focused={sel.focused}
-          hovered={sel.hovered}
+          hovered={hovered}
           mode={mode}
           resetKey={resetKey}
           height={props.height ?? 470}
