@@ -3,7 +3,7 @@
 import { TYPE_COLORS, divergingRgb, hexToRgb, maxAbs, modalityColor, sequentialRgb, type RGB } from "./colors";
 import type { ColorBy } from "./selection";
 import { extent, num } from "./stats";
-import type { InstanceTable } from "./types";
+import type { Cell, InstanceTable } from "./types";
 
 const CLASS_COLORS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
 const GREY: RGB = [200, 204, 210];
@@ -29,14 +29,17 @@ export function pointColors(table: InstanceTable, colorBy: ColorBy, kinds: Recor
   if (colorBy === "type" || colorBy === "dominant") {
     const col = (colorBy === "type" ? table.columns.interaction_type : table.columns.dominant_modality) ?? [];
     const seen = new Map<string, string>();
+    const rgbOf = new Map<Cell, RGB>(); // per distinct value, so the loop over every point allocates nothing
     for (let i = 0; i < n; i++) {
-      const v = col[i] == null ? "none" : String(col[i]);
-      let c = seen.get(v);
+      let c = rgbOf.get(col[i]);
       if (!c) {
-        c = colorBy === "type" ? (TYPE_COLORS[v] ?? "#999999") : v === "none" ? "#BBBBBB" : modalityColor(v, kinds[v]);
-        seen.set(v, c);
+        const v = col[i] == null ? "none" : String(col[i]);
+        const hex = colorBy === "type" ? (TYPE_COLORS[v] ?? "#999999") : v === "none" ? "#BBBBBB" : modalityColor(v, kinds[v]);
+        seen.set(v, hex);
+        c = hexToRgb(hex);
+        rgbOf.set(col[i], c);
       }
-      set(i, hexToRgb(c));
+      set(i, c);
     }
     const order = colorBy === "type" ? Object.keys(TYPE_COLORS) : [...table.modalities, "none"];
     const items = [...seen.entries()]
@@ -47,14 +50,17 @@ export function pointColors(table: InstanceTable, colorBy: ColorBy, kinds: Recor
   const col = table.columns[colorBy] ?? [];
   if (classification && (colorBy === "label" || colorBy === "prediction")) {
     const seen = new Map<string, string>();
+    const rgbOf = new Map<string, RGB>();
     for (let i = 0; i < n; i++) {
       const v = col[i] == null ? "—" : String(col[i]);
-      let c = seen.get(v);
+      let c = rgbOf.get(v);
       if (!c) {
-        c = CLASS_COLORS[seen.size % CLASS_COLORS.length];
-        seen.set(v, c);
+        const hex = CLASS_COLORS[seen.size % CLASS_COLORS.length];
+        seen.set(v, hex);
+        c = hexToRgb(hex);
+        rgbOf.set(v, c);
       }
-      set(i, hexToRgb(c));
+      set(i, c);
     }
     return { rgb, scale: { kind: "categorical", items: [...seen].map(([label, color]) => ({ label, color })), label: colorBy } };
   }

@@ -1,4 +1,4 @@
-import { createContext, useContext, useMemo, useReducer, type Dispatch, type ReactNode } from "react";
+import { createContext, useContext, useMemo, useReducer, useRef, type Dispatch, type ReactNode } from "react";
 import { initialSelection, selectionMask, selectionReducer, type Selection, type SelectionAction } from "./selection";
 import type { InstanceTable, Manifest, RunInfo } from "./types";
 
@@ -20,14 +20,39 @@ interface Store {
 }
 
 const Ctx = createContext<Store | null>(null);
+// The hovered instance changes on every pointer move: it has a context of its own, so only the views that show it
+// re-render on hover (with 50,000 instances, re-rendering every view per move cost tens of ms).
+const HoverCtx = createContext<number | null>(null);
+
+/** True when two selection states differ at most in the hovered instance. */
+function sameButHover(a: Selection, b: Selection): boolean {
+  if (a === b) return true;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof Selection>;
+  for (const k of keys) if (k !== "hovered" && a[k] !== b[k]) return false;
+  return true;
+}
 
 export function StoreProvider(props: { run: RunData; runs: RunInfo[]; children: ReactNode }) {
-  const [sel, dispatch] = useReducer(selectionReducer, initialSelection);
+  const [state, dispatch] = useReducer(selectionReducer, initialSelection);
+  // `sel` keeps its identity when only the hovered instance changed (its `hovered` may then be stale: read
+  // useHovered()), so hovering re-renders no view through useStore()
+  const held = useRef(state);
+  if (!sameButHover(held.current, state)) held.current = state;
+  const sel = held.current;
   const mask = useMemo(() => selectionMask(sel.selected, props.run.table.n), [sel.selected, props.run.table.n]);
   // exposed read-only for the browser tests and the benchmark
-  (window as unknown as { __modalensSelection?: Selection }).__modalensSelection = sel;
+  (window as unknown as { __modalensSelection?: Selection }).__modalensSelection = state;
   const value = useMemo(() => ({ run: props.run, runs: props.runs, sel, mask, dispatch }), [props.run, props.runs, sel, mask]);
-  return <Ctx.Provider value={value}>{props.children}</Ctx.Provider>;
+  return (
+    <Ctx.Provider value={value}>
+      <HoverCtx.Provider value={state.hovered}>{props.children}</HoverCtx.Provider>
+    </Ctx.Provider>
+  );
+}
+
+/** The hovered instance (projection point or list row), or null; re-renders its caller on every hover change. */
+export function useHovered(): number | null {
+  return useContext(HoverCtx);
 }
 
 export function useStore(): Store {
