@@ -140,7 +140,10 @@ class RunSource:
         if fmt == "binary":
             from modalens.app import coltable
 
-            return coltable.encode(*self._instances_columns())  # the server's body cache keeps it
+            # kept here too: at 500,000 instances (~64 MB) it can be over what the server's body cache takes
+            if "instances.binary" not in self._cache:
+                self._cache["instances.binary"] = coltable.encode(*self._instances_columns())
+            return self._cache["instances.binary"]
         if fmt != "json":
             raise ValueError(f"instance table format must be 'json' or 'binary', got {fmt!r}")
         if "instances" not in self._cache:
