@@ -100,8 +100,13 @@ export function writeParams(values: Record<string, string | null | undefined>, o
   const search = withParams(window.location.search, values);
   if (search === window.location.search) return;
   const url = `${window.location.pathname}${search}${window.location.hash}`;
-  if (opts.push) window.history.pushState(null, "", url);
-  else window.history.replaceState(window.history.state, "", url);
+  try {
+    if (opts.push) window.history.pushState(null, "", url);
+    else window.history.replaceState(window.history.state, "", url);
+  } catch {
+    // a page without a URL of its own (a notebook's srcdoc frame, some file:// exports) cannot change it: the view
+    // still works, only the link does not follow
+  }
 }
 
 /** Sets one key of the current URL (null removes it). */
