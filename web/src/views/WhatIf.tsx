@@ -55,8 +55,8 @@ export function CoalitionChart(props: { modalities: string[]; kinds: Record<stri
   const live = props.live ? new Map(props.live.map((c) => [canonicalCoalition(c.coalition, props.modalities), c.value])) : null;
   const all = [...stored.values(), ...(live ? [...live.values()] : [])];
   const scale = maxAbs(all) || 1;
-  const W = 300;
-  const labW = 116;
+  const W = 316;
+  const labW = 132;
   const rowH = live ? 22 : 17;
   const half = (W - labW - 44) / 2;
   const x0 = labW + half;
