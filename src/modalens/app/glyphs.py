@@ -246,20 +246,25 @@ def template_contributions(source: RunSource) -> dict[str, Any]:
     words: pd.Series | None = None
     features: pd.Series | None = None
     if "feature_attributions" in source.run.table_names:
+        # only the rows of words and features some template names are ever looked up: filter before grouping
+        rests = {str(item).partition(":")[2] for items in templates["items"] for item in items}
+        wanted_words = {_normalise_word(r) for r in rests}
+        wanted_features = {r.rsplit(" ", 1)[0] for r in rests if " " in r}
         fa = source.run.table("feature_attributions")
-        if members:  # only the members' rows are ever looked up
-            fa = fa[fa["instance"].isin(np.unique(np.concatenate(list(members.values()))))]
         steps = fa[(fa["feature"] == "*") & (fa["position"] >= 0)]
         if "token" in steps.columns and len(steps):
-            w = steps.assign(word=steps["token"].map(_normalise_word))
-            words = w[w["word"] != ""].groupby(["instance", "modality", "word"])["value"].sum()
-        named = fa[fa["feature"] != "*"]
+            word = steps["token"].astype(object).where(steps["token"].notna(), "").astype(str).str.strip().str.lower()
+            keep = word.isin(wanted_words) & (word != "")
+            w = steps[keep].assign(word=word[keep])
+            words = w.groupby(["instance", "modality", "word"])["value"].sum()
+        named = fa[fa["feature"].isin(wanted_features)]
         whole = named[named["position"] < 0]
         # a modality with no whole-instance rows falls back to its per-step rows summed
         has_whole = set(whole["modality"].unique())
         fallback = named[(named["position"] >= 0) & ~named["modality"].isin(has_whole)]
         features = pd.concat([whole, fallback]).groupby(["instance", "modality", "feature"])["value"].sum()
     word_modalities = set(words.index.get_level_values(1).unique()) if words is not None else set()
+    words_by_key, features_by_key = _dense(words, source.n), _dense(features, source.n)
     out = []
     for rec in templates.to_dict("records"):
         tid = int(rec["template_id"])
@@ -270,18 +275,30 @@ def template_contributions(source: RunSource) -> dict[str, Any]:
             modality, _, rest = str(item).partition(":")
             # a modality with words makes word items; any other makes "<feature> <level>" items
             if modality in word_modalities:
-                table, key = words, _normalise_word(rest)
+                table, key = words_by_key, _normalise_word(rest)
             else:
-                table, key = features, rest.rsplit(" ", 1)[0]
-            value = np.full(len(inst), np.nan)
-            if table is not None and len(inst):
-                index = pd.MultiIndex.from_arrays([inst, np.full(len(inst), modality), np.full(len(inst), key)])
-                value = table.reindex(index).to_numpy(dtype=np.float64)
+                table, key = features_by_key, rest.rsplit(" ", 1)[0]
+            column_of = table.get((modality, key)) if table is not None else None
+            value = column_of[inst] if column_of is not None else np.full(len(inst), np.nan)
             acc = per.setdefault(modality, np.zeros(len(inst)))
             # unknown items count as unknown (NaN), not zero, as in mine_templates
             per[modality] = acc + value
         out.append({"template_id": tid, "values": {m: column(v) for m, v in per.items()}})
     return {"templates": out}
+
+
+def _dense(grouped: pd.Series | None, n: int) -> dict[tuple[str, str], np.ndarray] | None:
+    """``(instance, modality, key) -> value`` as one ``[N]`` array (NaN where absent) per ``(modality, key)``."""
+    if grouped is None:
+        return None
+    flat = grouped.reset_index()
+    inst_col, mod_col, key_col = flat.columns[:3]
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for (modality, key), group in flat.groupby([mod_col, key_col], sort=False, observed=True):
+        arr = np.full(n, np.nan)
+        arr[group[inst_col].to_numpy(dtype=np.int64)] = group["value"].to_numpy(dtype=np.float64)
+        out[(str(modality), str(key))] = arr
+    return out
 
 
 def add_glyph_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Callable[..., Any]) -> None:
