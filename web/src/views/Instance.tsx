@@ -22,7 +22,7 @@ export function InstanceView() {
   if (focused == null) body = <Empty title="No instance open" hint="Click a point in the projection or a row in the list to open an instance." />;
   else if (doc.status === "error") body = <ErrorBox error={doc.error} hint="Pick another instance from the list." />;
   else if (doc.status !== "ready") body = <Loading what={`instance ${focused}`} />;
-  else body = <InstanceDetailView d={doc.data} />;
+  else body = <InstanceDetailView key={`${run.info.id}:${doc.data.instance}`} d={doc.data} />;
   return (
     <Panel title="Instance" id="instance" className="instance-panel">
       <div className="instance-layout inst-layout">
