@@ -16,7 +16,11 @@ export function CompareView() {
   const valid = chosen.filter((id) => others.some((r) => r.id === id));
   const setRuns = (ids: string[]) => {
     setChosen(ids);
-    window.history.replaceState(window.history.state, "", `${window.location.pathname}${writeCmp(window.location.search, ids)}${window.location.hash}`);
+    try {
+      window.history.replaceState(window.history.state, "", `${window.location.pathname}${writeCmp(window.location.search, ids)}${window.location.hash}`);
+    } catch {
+      /* a page that cannot change its URL (a notebook's srcdoc frame) keeps the choice without the link */
+    }
   };
   const ids = compareRuns(
     runs.map((r) => r.id),
