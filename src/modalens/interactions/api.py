@@ -85,8 +85,12 @@ def explain(
     run = _Stages(predictor, dataset, config)
     explanation = run.timed("modality", run.modality)
     if config.feature_method is not None:
-        frames = run.timed("features", run.features, explanation.target)
-        explanation.feature_attributions, explanation.word_attributions = frames
+        # cells are a stage of their own, so their cost shows apart from the steps' and features'
+        staged = [g for g in config.granularities if g != "cells"]
+        parts = [run.timed("features", run.features, explanation.target, staged)] if staged else []
+        if "cells" in config.granularities:
+            parts.append(run.timed("cells", run.features, explanation.target, ["cells"]))
+        explanation.feature_attributions, explanation.word_attributions = _joined(parts)
     if config.templates and explanation.feature_attributions is not None:
         explanation.templates, explanation.template_members = run.timed("templates", run.templates, explanation)
     if config.emap or config.pid:
@@ -153,11 +157,11 @@ class _Stages:
             timings=self.timings,
         )
 
-    def features(self, targets: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """Per word / step and per named feature: the chosen method, once per granularity; and the words of token
-        modalities (each the sum of its pieces)."""
+    def features(self, targets: np.ndarray, granularities: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """Per word / step, per named feature and per cell, as asked: the chosen method, once per granularity; and
+        the words of token modalities (each the sum of its pieces). Records each granularity's model rows in the
+        timings (``<granularity>_evaluations``)."""
         spec, predictor = MethodsAt("feature")[self.config.feature_method], self.predictor
-        granularities = self.config.granularities
         options = spec.accepted(self.shared)
 
         def attribute(ds: MultimodalDataset, idx: np.ndarray) -> pd.DataFrame:
@@ -168,9 +172,14 @@ class _Stages:
                 words = result.word_frame(ds) if hasattr(result, "word_frame") else None
                 if words is not None:  # one frame travels back from a worker: the table is a column until split
                     frames.append(words.assign(_table="word_attributions"))
+                cost = {"_table": ["_cost"], "feature": [g], "value": [float(result.n_evaluations)]}
+                frames.append(pd.DataFrame(cost))  # the model rows, summed over workers below
             return pd.concat(frames, ignore_index=True)
 
         both = self.per_instance(attribute)
+        cost = both[both["_table"] == "_cost"]
+        for g, rows in cost.groupby("feature", sort=False)["value"].sum().items():
+            self.timings[f"{g}_evaluations"] = float(rows)
         return _table_part(both, "feature_attributions"), _table_part(both, "word_attributions")
 
     def templates(self, explanation: Explanation) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -209,6 +218,17 @@ _TABLE_COLUMNS = {
 }
 
 
+def _joined(parts: list[tuple[pd.DataFrame, pd.DataFrame | None]]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The feature and word tables of several stages, one after the other."""
+    if len(parts) == 1:
+        return parts[0]
+    words = [w for _, w in parts if w is not None]
+    return (
+        pd.concat([f for f, _ in parts], ignore_index=True),
+        pd.concat(words, ignore_index=True) if words else None,
+    )
+
+
 def _table_part(frame: pd.DataFrame, table: str) -> pd.DataFrame | None:
     """The rows of one table from a frame holding several (column ``_table``), with that table's columns only
     (``std_error`` when the method estimated one); None for an empty word table."""
@@ -234,8 +254,8 @@ def explanation_vectors(explanation: Explanation) -> np.ndarray:
     iu = np.triu_indices(m, 1)
     blocks = [explanation.shapley, explanation.interactions[:, iu[0], iu[1]]]
     fa = explanation.feature_attributions
-    if fa is not None and (fa["feature"] != "*").any():
-        named = fa[fa["feature"] != "*"]
+    named = None if fa is None else fa[(fa["feature"] != "*") & (fa["position"] < 0)]  # features, not cells
+    if named is not None and len(named):
         wide = named.pivot_table(index="instance", columns=["modality", "feature"], values="value", aggfunc="sum")
         wide = wide.reindex(range(len(explanation))).fillna(0.0)
         blocks.append(wide.to_numpy())
@@ -279,11 +299,14 @@ def _templates(
 
 
 def _attributions_from_frame(frame: pd.DataFrame, dataset: MultimodalDataset) -> list[Any]:
-    """Rebuild the FeatureAttribution of each computed granularity from the long table (what workers return)."""
+    """Rebuild the FeatureAttribution of the steps and features granularities from the long table (what workers
+    return); cells (``position >= 0`` with a feature name) are not used by the templates."""
     from modalens.interactions.attribution import FeatureAttribution
 
     out = []
-    for granularity, rows in (("steps", frame[frame["feature"] == "*"]), ("features", frame[frame["feature"] != "*"])):
+    star = frame["feature"] == "*"
+    named = ~star & (frame["position"] < 0)
+    for granularity, rows in (("steps", frame[star]), ("features", frame[named])):
         if rows.empty:
             continue
         values = {}

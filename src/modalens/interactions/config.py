@@ -14,7 +14,9 @@ from modalens._core.errors import ConfigurationError
 from modalens._core.validation import check_int, option, updated
 from modalens.interactions.interaction_types import TypingConfig
 
-GRANULARITIES = ("steps", "features")
+GRANULARITIES = ("steps", "features", "cells")
+# cells (each step x named feature a player) cost about T times the features' model rows: asked for, never default
+DEFAULT_GRANULARITIES = ("steps", "features")
 PLAYERS = ("steps", "words")
 ORDERS = ("orthogonal", "random", "grid")
 PROJECTIONS = ("auto", "umap", "tsne", "pca")
@@ -28,8 +30,11 @@ class ExplainConfig:
     method: str = field(default="shapley", metadata=option("Modality-level method"))
     feature_method: str | None = field(default="permutation", metadata=option("Feature-level method, or 'none'"))
     granularities: tuple[str, ...] = field(
-        default=GRANULARITIES,
-        metadata=option("Feature-level players: steps (a word, a frame) and/or features (named, over all steps)"),
+        default=DEFAULT_GRANULARITIES,
+        metadata=option(
+            "Feature-level players: steps (a word, a frame), features (named, over all steps) and/or cells "
+            "(each feature at each step: the feature x step heat map; about T times the cost of features)"
+        ),
     )
     players: str = field(
         default="steps",

@@ -342,7 +342,7 @@ class Explanation:
         fa = self.feature_attributions
         if fa is None or fa.empty:
             return None
-        named = fa[fa["feature"] != "*"][["modality", "feature", "value"]]
+        named = fa[(fa["feature"] != "*") & (fa["position"] < 0)][["modality", "feature", "value"]]  # not cells
         words = fa[(fa["feature"] == "*") & fa["token"].notna() & (fa["token"] != "")]
         wa = self.word_attributions
         if wa is not None and len(wa):  # token modalities: whole words (the sum of their pieces), not pieces
