@@ -53,3 +53,14 @@ describe("software point rasteriser", () => {
     expect(px(t, 0, 9)).toEqual([252, 252, 253, 255]);
   });
 });
+
+describe("robustMaxAbs on a typed sort", () => {
+  it("gives the q-quantile of |values|, ignoring null and non-finite values", async () => {
+    const { robustMaxAbs } = await import("./colors");
+    const values = [null, NaN, Infinity, ...Array.from({ length: 101 }, (_, i) => (i % 2 ? -i : i) / 10)];
+    // |values| are 0.0, 0.1, ..., 10.0; the 0.95 quantile is the 95th of 0..100 -> 9.5
+    expect(robustMaxAbs(values, 0.95)).toBeCloseTo(9.5, 10);
+    expect(robustMaxAbs([-3, 0, 0, 0], 0.5)).toBe(3); // a zero quantile falls back to the largest
+    expect(robustMaxAbs([null, NaN])).toBe(0);
+  });
+});

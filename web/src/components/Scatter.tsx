@@ -84,7 +84,7 @@ function compile(gl: WebGLRenderingContext): WebGLProgram {
 /** Data extent (1st to 99th percentile, so a few outliers do not shrink the cloud) mapped to clip space. */
 function normaliser(xs: Float32Array, ys: Float32Array) {
   const range = (v: Float32Array): [number, number] => {
-    const f = Array.from(v).filter(Number.isFinite).sort((a, b) => a - b);
+    const f = v.filter(Number.isFinite).sort(); // typed: a native numeric sort (500,000 points in tens of ms)
     if (f.length === 0) return [-1, 1];
     const lo = f[Math.floor(0.01 * (f.length - 1))];
     const hi = f[Math.ceil(0.99 * (f.length - 1))];
