@@ -210,3 +210,38 @@ def test_filter_link_reload_saved_slice_export_and_list(
         page.wait_for_function(f"() => window.__modalensSelection.focused === {last_index}")
         page.close()
     assert not errors, errors
+
+
+def test_exported_html_keeps_slices_in_the_browser_and_builds_the_csv(browser, big_run: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """No server: slices go to localStorage, the CSV is built in the page, the filter still goes into the URL."""
+    from modalens.app.export import export_html
+
+    out = export_html([big_run], tmp_path / "export.html", max_instances=N)
+    frame = pd.read_parquet(big_run / "instances.parquet").sort_values("instance").reset_index(drop=True)
+    want = frame.index[frame["label"] >= 2].tolist()
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    page = watch(context.new_page(), errors)
+    page.goto(out.as_uri())
+    wait_ready(page)
+    page.locator("[data-testid=add-condition]").select_option("label")
+    page.locator(".condition[data-column=label] input[data-bound=min]").fill("2")
+    page.locator("[data-testid=apply-filter]").click()
+    page.wait_for_function(f"() => window.__modalensSelection.selected?.length === {len(want)}")
+    assert selected(page) == want
+    with page.expect_download() as dl:
+        page.locator("[data-testid=export-csv]").click()
+    got = pd.read_csv(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert got["instance"].tolist() == want
+    assert got["id"].tolist() == frame["id"][want].tolist()
+    page.locator("[data-testid=slice-name]").fill("high labels")
+    page.locator("[data-testid=save-slice]").click()
+    page.locator("[data-slice='high labels']").wait_for()
+    assert page.locator("[data-testid=export-parquet]").count() == 0  # Parquet needs the server
+    page.reload()
+    wait_ready(page)
+    page.wait_for_function("() => window.__modalensSelection && window.__modalensSelection.selected")
+    assert selected(page) == want  # the link (file://...?slice=label:2..) reproduces the selection
+    page.locator("[data-slice='high labels']").wait_for()  # kept in this browser
+    context.close()
+    assert not errors, errors
