@@ -42,13 +42,18 @@ export function rgbToHex([r, g, b]: RGB): string {
   return "#" + [r, g, b].map((c) => Math.round(c).toString(16).padStart(2, "0")).join("");
 }
 
+// parsed stops per stop list: the scatter colours every point through interpolate (500,000 calls per colour change)
+const parsedStops = new WeakMap<string[], RGB[]>();
+
 /** Piecewise-linear interpolation through colour stops, t in [0, 1]. */
 export function interpolate(stops: string[], t: number): RGB {
   const x = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0.5)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(x));
   const f = x - i;
-  const a = hexToRgb(stops[i]);
-  const b = hexToRgb(stops[i + 1]);
+  let rgb = parsedStops.get(stops);
+  if (!rgb) parsedStops.set(stops, (rgb = stops.map(hexToRgb)));
+  const a = rgb[i];
+  const b = rgb[i + 1];
   return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
 }
 
