@@ -415,8 +415,11 @@ class ReferenceModel(nn.Module):
         raise NotImplementedError
 
     def to_predictor(self, **kwargs: Any) -> Any:
-        """This model as a :class:`~modalens.models.TorchPredictor` (masks passed, output kind and names set)."""
+        """This model as a :class:`~modalens.models.TorchPredictor` (masks passed, output kind and names set; padding
+        trimmed, since every architecture here reads only the real steps)."""
         from modalens.models.predictor import TorchPredictor
+
+        kwargs.setdefault("trim_padding", True)
 
         if self.config.task == "classification":
             kwargs.setdefault("output_names", self.config.class_names)
@@ -503,10 +506,31 @@ class AttentionBlock(nn.Module):
         empty = ~kv_mask.any(1)
         pad = ~kv_mask & ~empty.unsqueeze(1)
         kv_n = self.norm_kv(kv)
-        a, _ = self.attn(self.norm_q(q), kv_n, kv_n, key_padding_mask=pad, need_weights=False)
+        if self.training:
+            a, _ = self.attn(self.norm_q(q), kv_n, kv_n, key_padding_mask=pad, need_weights=False)
+        else:
+            a = self._attend(self.norm_q(q), kv_n, pad)
         a = a * (~empty).to(a.dtype)[:, None, None]
         q = q + self.drop(a)
         return q + self.drop(self.ff(self.norm_ff(q)))
+
+    def _attend(self, q: torch.Tensor, kv: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """``self.attn`` at inference, written out: the same weights and result (up to float rounding), but for
+        these short sequences and narrow heads the plain product and softmax run several times faster on the CPU
+        than the blocked (flash) kernel torch picks there."""
+        mha = self.attn
+        b, t_q, d = q.shape
+        heads = mha.num_heads
+        w, bias = mha.in_proj_weight, mha.in_proj_bias
+        query = nn.functional.linear(q, w[:d], bias[:d]).view(b, t_q, heads, d // heads).transpose(1, 2)
+        key, value = nn.functional.linear(kv, w[d:], bias[d:]).view(b, -1, 2, heads, d // heads).unbind(2)
+        scores = torch.matmul(query * (d // heads) ** -0.5, key.permute(0, 2, 3, 1))  # [B, H, Tq, Tk]
+        scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
+        # softmax by hand: torch's CPU kernel is slow over a last axis this short (a few times slower here)
+        weights = torch.exp(scores - scores.amax(-1, keepdim=True))
+        weights = weights / weights.sum(-1, keepdim=True)
+        out = torch.matmul(weights, value.transpose(1, 2))  # [B, H, Tq, hd]
+        return mha.out_proj(out.transpose(1, 2).reshape(b, t_q, d))
 
 
 def sinusoidal_positions(steps: int, d_model: int, device: torch.device) -> torch.Tensor:

@@ -1,0 +1,117 @@
+"""The CPU fast path of TorchPredictor and the reference models: same outputs as the plain path, less work.
+
+- MulT's attention at inference is written out (``AttentionBlock._attend``) instead of calling
+  ``nn.MultiheadAttention``, whose CPU kernel is slow for short sequences and narrow heads;
+- ``trim_padding`` cuts the steps past the last real step of groups of rows of about the same length;
+- ``rows_per_call`` splits a batch, and with several torch threads the calls run on a pool of one-thread workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from modalens.models import TorchPredictor
+from modalens.models.predictor import PredictorError, _last_real_step, _trimmed
+from modalens.models.reference import AttentionBlock, build_model, make_config
+
+DIMS = {"text": 5, "audio": 3, "vision": 2}
+VARIANTS = [
+    ("early_lstm", {}),
+    ("early_lstm", {"align": "resample"}),
+    ("late_lstm", {"pool": "mean"}),
+    ("mult", {}),
+    ("mult", {"pool": "last", "kernel_size": 3, "cross_layers": 2, "self_layers": 2}),
+]
+
+
+def batch(n: int = 40, steps: dict[str, int] | None = None, seed: int = 0):
+    """Rows of many lengths, trailing padding, one row with no real step at all and one with every step real."""
+    rng = np.random.default_rng(seed)
+    steps = steps or dict.fromkeys(DIMS, 12)
+    values, masks = {}, {}
+    lengths = rng.integers(1, 13, size=n)
+    lengths[3], lengths[4] = 0, 12
+    for m, d in DIMS.items():
+        t = steps[m]
+        values[m] = rng.normal(size=(n, t, d)).astype(np.float32)
+        own = np.minimum(lengths, t) if t == 12 else rng.integers(1, t + 1, size=n)
+        masks[m] = np.arange(t)[None, :] < own[:, None]
+    return values, masks
+
+
+def predictor(arch: str, options: dict, **kwargs) -> TorchPredictor:
+    torch.manual_seed(0)
+    return build_model(make_config(arch, DIMS, **options)).eval().to_predictor(**kwargs)
+
+
+def test_written_out_attention_equals_multihead_attention() -> None:
+    torch.manual_seed(1)
+    block = AttentionBlock(16, 4, dropout=0.0).eval()
+    q, kv = torch.randn(7, 5, 16), torch.randn(7, 9, 16)
+    kv_mask = torch.arange(9)[None, :] < torch.tensor([9, 4, 1, 0, 6, 9, 2])[:, None]  # row 3: no real key
+    with torch.inference_mode():
+        fast = block(q, kv, kv_mask)
+        block.train()  # the training path calls nn.MultiheadAttention; no dropout here, so it is deterministic
+        plain = block(q, kv, kv_mask)
+    assert torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, plain, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("arch", "options"), VARIANTS)
+def test_trimmed_split_calls_give_the_outputs_of_one_plain_call(arch, options) -> None:
+    values, masks = batch()
+    plain = predictor(arch, options, trim_padding=False, rows_per_call=None)
+    fast = predictor(arch, options)  # the reference models trim; CPU default rows per call
+    assert fast.trim_padding and fast.rows_per_call is not None
+    fast.rows_per_call = 7  # several calls of rows of different lengths
+    np.testing.assert_allclose(fast.predict(values, masks), plain.predict(values, masks), atol=2e-5, rtol=1e-5)
+
+
+def test_unaligned_modalities_are_trimmed_each_to_its_own_length() -> None:
+    values, masks = batch(steps={"text": 12, "audio": 20, "vision": 12})
+    masks["audio"][:, 15:] = False
+    cut_v, cut_m = _trimmed(values, masks, list(DIMS))
+    assert cut_m["audio"].shape[1] == 15 and cut_m["text"].shape[1] == cut_m["vision"].shape[1] == 12
+    part = {m: v[5:6] for m, v in values.items()}, {m: v[5:6] for m, v in masks.items()}
+    one_v, one_m = _trimmed(*part, list(DIMS))
+    end = int(_last_real_step({m: part[1][m] for m in ("text", "vision")}, ["text", "vision"])[0])
+    assert one_m["text"].shape[1] == one_m["vision"].shape[1] == max(end, 1)
+    plain = predictor("early_lstm", {"align": "resample"}, trim_padding=False, rows_per_call=None)
+    fast = predictor("early_lstm", {"align": "resample"}, rows_per_call=5)
+    np.testing.assert_allclose(fast.predict(values, masks), plain.predict(values, masks), atol=2e-5, rtol=1e-5)
+
+
+def test_threads_give_the_same_outputs_as_one_thread() -> None:
+    values, masks = batch(n=90)
+    fast = predictor("mult", {}, rows_per_call=8)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = fast.predict(values, masks)
+        torch.set_num_threads(2)
+        pooled = fast.predict(values, masks)
+        assert torch.get_num_threads() == 2  # the pool's workers keep their one thread to themselves
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(pooled, alone)
+
+
+def test_a_module_that_counts_steps_is_left_whole_unless_it_says_otherwise() -> None:
+    class Steps(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((x.shape[0],), float(x.shape[1]))
+
+    values = {"x": np.zeros((6, 10, 2), np.float32)}
+    masks = {"x": np.arange(10)[None, :] < np.array([1, 2, 3, 4, 5, 6])[:, None]}
+    whole = TorchPredictor(Steps(), ["x"], output_kind="regression", rows_per_call=2)
+    np.testing.assert_array_equal(whole.predict(values, masks)[:, 0], 10.0)
+    cut = TorchPredictor(Steps(), ["x"], output_kind="regression", rows_per_call=2, trim_padding=True)
+    np.testing.assert_array_equal(cut.predict(values, masks)[:, 0], [2, 2, 4, 4, 6, 6])  # pairs by length
+
+
+@pytest.mark.parametrize("bad", [0, -3, True])
+def test_rows_per_call_must_be_a_positive_count(bad) -> None:
+    with pytest.raises(PredictorError, match="rows_per_call"):
+        TorchPredictor(torch.nn.Identity(), ["x"], rows_per_call=bad)
