@@ -26,6 +26,7 @@ The header is ``{"meta": {...document fields that are not columns...}, "columns"
 from __future__ import annotations
 
 import json
+import math
 import struct
 from typing import Any
 
@@ -39,9 +40,16 @@ _INT32 = np.iinfo(np.int32)
 
 
 def _scalar(value: Any) -> Any:
-    from modalens.app.data import _scalar as scalar
-
-    return scalar(value)
+    """A JSON-ready value, as the JSON document writes it (``modalens.app.data.column``): NaN, inf and NA are null."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, np.generic):
+        return _scalar(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return [_scalar(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    return value
 
 
 def _encode_column(values: np.ndarray) -> tuple[str, bytes | None, list[Any] | None]:
