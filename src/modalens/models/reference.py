@@ -510,7 +510,8 @@ class AttentionBlock(nn.Module):
             a, _ = self.attn(self.norm_q(q), kv_n, kv_n, key_padding_mask=pad, need_weights=False)
         else:
             a = self._attend(self.norm_q(q), kv_n, pad)
-        a = a * (~empty).to(a.dtype)[:, None, None]
+        if bool(empty.any()):
+            a = a * (~empty).to(a.dtype)[:, None, None]
         q = q + self.drop(a)
         return q + self.drop(self.ff(self.norm_ff(q)))
 
@@ -521,14 +522,15 @@ class AttentionBlock(nn.Module):
         mha = self.attn
         b, t_q, d = q.shape
         heads = mha.num_heads
+        scale = (d // heads) ** -0.5  # folded into the query projection: one pass less over the scores
         w, bias = mha.in_proj_weight, mha.in_proj_bias
-        query = nn.functional.linear(q, w[:d], bias[:d]).view(b, t_q, heads, d // heads).transpose(1, 2)
+        query = nn.functional.linear(q, w[:d] * scale, bias[:d] * scale).view(b, t_q, heads, d // heads)
         key, value = nn.functional.linear(kv, w[d:], bias[d:]).view(b, -1, 2, heads, d // heads).unbind(2)
-        scores = torch.matmul(query * (d // heads) ** -0.5, key.permute(0, 2, 3, 1))  # [B, H, Tq, Tk]
-        scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
-        # softmax by hand: torch's CPU kernel is slow over a last axis this short (a few times slower here)
-        weights = torch.exp(scores - scores.amax(-1, keepdim=True))
-        weights = weights / weights.sum(-1, keepdim=True)
+        scores = torch.matmul(query.transpose(1, 2), key.permute(0, 2, 3, 1))  # [B, H, Tq, Tk]
+        scores.masked_fill_(pad[:, None, None, :], float("-inf"))
+        # softmax by hand, in place: torch's CPU kernel is slow over a last axis this short (a few times slower here)
+        weights = scores.sub_(scores.amax(-1, keepdim=True)).exp_()
+        weights = weights.div_(weights.sum(-1, keepdim=True))
         out = torch.matmul(weights, value.transpose(1, 2))  # [B, H, Tq, hd]
         return mha.out_proj(out.transpose(1, 2).reshape(b, t_q, d))
 
