@@ -161,6 +161,9 @@ function Explorer(props: { picker: React.ReactNode }) {
     <Shell picker={props.picker} nav={nav} bar={bar}>
       {tab === "explore" ? (
         <div className="explore">
+          <div className="col-full">
+            <SlicesView />
+          </div>
           <div className="col-left">
             <SummaryView />
           </div>
@@ -169,9 +172,6 @@ function Explorer(props: { picker: React.ReactNode }) {
           </div>
           <div className="col-right">
             <TemplatesView />
-          </div>
-          <div className="col-full">
-            <SlicesView />
           </div>
           <div className="col-full">
             <InstanceView />
