@@ -74,3 +74,46 @@ def test_floats_keep_four_significant_digits(value: float, text: float) -> None:
 def test_non_finite_numbers_are_refused() -> None:
     with pytest.raises(ValueError, match="nan"):
         pack_documents({"documents": {"d": [np.nan]}})
+
+
+def test_glyphs_template_contributions_and_texts_are_embedded(tmp_path: Path) -> None:
+    """The projection's glyph inputs, the templates' per-modality contributions and the word filter's texts travel
+    with the export, equal (to 4 digits) to what the server's routes answer, and the file stays small."""
+    from modalens.app.data import RunSource
+    from modalens.app.glyphs import glyph_document, template_contributions
+    from modalens.app.slice_routes import text_document
+
+    from .glyph_fixtures import write_glyph_run
+
+    run = write_glyph_run(tmp_path / "g600", 600, seed=3)
+    out = export_html(run, tmp_path / "g600.html")
+    assert out.stat().st_size <= LIMIT
+    docs = read_export(out)["documents"]
+    source = RunSource.open("g600", run)
+    for path, want in [
+        ("api/runs/g600/glyphs", glyph_document(source)),
+        ("api/runs/g600/template-contributions", template_contributions(source)),
+        ("api/runs/g600/text", text_document(source)),
+    ]:
+        assert path in docs, path
+        got = docs[path]
+        flat_want, flat_got = _leaves(want), _leaves(got)
+        assert len(flat_want) == len(flat_got), path
+        for (kw, a), (kg, b) in zip(flat_want, flat_got, strict=True):
+            assert kw == kg
+            if isinstance(a, float) and not a.is_integer():
+                assert math.isclose(a, b, rel_tol=5.001e-4), (path, kw)
+            else:
+                assert a == b, (path, kw)
+    assert docs["api/runs/g600/glyphs"]["face"] is not None and docs["api/runs/g600/glyphs"]["rose"] is not None
+    texts = docs["api/runs/g600/text"]["text"]
+    assert len(texts) == 600 and all(isinstance(t, str) and t for t in texts)
+    assert len(docs["api/runs/g600/template-contributions"]["templates"]) > 0
+
+
+def _leaves(value: object, at: str = "") -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [leaf for k in value for leaf in _leaves(value[k], f"{at}/{k}")]
+    if isinstance(value, list):
+        return [leaf for k, v in enumerate(value) for leaf in _leaves(v, f"{at}[{k}]")]
+    return [(at, value)]

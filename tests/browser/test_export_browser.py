@@ -65,3 +65,55 @@ def test_export_opens_offline(browser, export_runs: list[Path], tmp_path: Path, 
     page.screenshot(path=str(shots / "export-compare.png"), full_page=True)
     assert not [u for u in requests if not u.startswith(("file:", "data:"))]
     assert not errors, errors
+
+
+def test_export_draws_glyphs_template_contributions_and_filters_words(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """The documents the server answers lazily -- glyph inputs, per-modality template contributions, the texts --
+    are in the file: zoomed in, points become glyphs; the templates' bars are per modality; "word contains" works
+    from file:// with no server."""
+    import pandas as pd
+
+    from app.glyph_fixtures import write_glyph_run
+    from modalens.app.export import export_html
+
+    from .test_glyphs_browser import drawn, wheel_until
+
+    run = write_glyph_run(tmp_path / "glyph-export", 600, seed=5)
+    out = export_html(run, tmp_path / "glyphs.html", max_instances=20)
+    frame = pd.read_parquet(run / "instances.parquet").sort_values("instance").reset_index(drop=True)
+    want = frame.index[frame["text"].str.lower().str.contains("great", regex=False)].tolist()
+    assert 0 < len(want) < 600
+    errors: list[str] = []
+    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    offline = ("file:", "data:")
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(offline) else route.abort())
+    page.goto(out.as_uri())
+    page.wait_for_selector("[data-view=projection] canvas", timeout=30_000)
+    page.wait_for_function("() => window.__modalensGlyphs")
+    assert drawn(page) == 0  # 600 points in view: dots
+    wheel_until(page, -300, "() => window.__modalensGlyphs && window.__modalensGlyphs.visible !== null")
+    page.wait_for_function("() => window.__modalensGlyphs.drawn > 0", timeout=10_000)
+    assert drawn(page) == page.evaluate("() => window.__modalensGlyphs.visible") > 0
+    assert "Faces from vision" in page.locator("[data-testid=glyph-legend]").inner_text()
+
+    # templates: one bar per modality from the embedded contributions, not the Shapley stand-in
+    page.wait_for_selector(".template-row [data-modality]")
+    templates = page.locator("[data-view=templates]").inner_text()
+    assert "Mean attribution of the set's items, per modality" in templates
+    assert "Mean modality Shapley value of the members" not in templates
+
+    # the word filter reads the embedded texts
+    page.wait_for_selector("[data-testid=slice-builder]")
+    page.locator("[data-testid=add-condition]").select_option("text")
+    page.locator(".condition[data-column=text] input[type=search]").fill("great")
+    page.wait_for_function(
+        f"() => document.querySelector('[data-testid=filter-count] b')?.textContent === '{len(want):,}'"
+    )
+    page.locator("[data-testid=apply-filter]").click()
+    page.wait_for_function(f"() => window.__modalensSelection.selected?.length === {len(want)}")
+    assert page.evaluate("() => Array.from(window.__modalensSelection.selected)") == want
+    assert "cannot be loaded" not in page.locator("[data-testid=slice-builder]").inner_text()
+    assert not [u for u in requests if not u.startswith(offline)]
+    assert not errors, errors

@@ -37,8 +37,10 @@ import numpy as np
 from modalens._core.atomic import write_atomically
 from modalens.app.compare import compare, compare_many
 from modalens.app.data import NotFound, RunSource
+from modalens.app.glyphs import glyph_document, template_contributions
 from modalens.app.importance import importance
 from modalens.app.server import STATIC_DIR, open_runs
+from modalens.app.slice_routes import text_document
 
 MAX_INSTANCES = 1000  # instances per run whose detail is embedded: every instance of the demo run's 600
 
@@ -85,6 +87,12 @@ def export_documents(run_dirs: Sequence[str | os.PathLike], max_instances: int =
             docs[f"{base}/templates"] = _doc(source.templates())
         with contextlib.suppress(NotFound):  # no feature attributions: the view says so itself
             docs[f"{base}/feature-importance"] = importance(source)
+        # the projection's glyphs, the templates' per-modality bars and the word filter's texts: without them an
+        # export draws plain dots, Shapley stand-ins and "texts cannot be loaded"
+        docs[f"{base}/glyphs"] = glyph_document(source)
+        docs[f"{base}/text"] = text_document(source)
+        with contextlib.suppress(NotFound):
+            docs[f"{base}/template-contributions"] = template_contributions(source)
         for i in _detail_instances(source, max_instances):
             detail = source.instance_detail(i)
             docs[f"{base}/instances/{i}"] = detail

@@ -183,6 +183,14 @@ def selection_frame(source: Any, indices: list[int]) -> Any:
     return out
 
 
+def text_document(source: Any) -> dict[str, Any]:
+    """``{"text": [...]}``: every instance's utterance in instance order (null where it has none; ``"text": null``
+    when the run records no texts). The route's document, also embedded by the HTML export."""
+    source.interaction  # noqa: B018 - refuses a feature run with a clear message
+    frame = source.run.table("instances").sort_values("instance", kind="stable")
+    return {"text": column(frame["text"]) if "text" in frame.columns else None}
+
+
 def add_slice_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Callable[..., Any]) -> None:
     """Register the slice, selection-export and text routes on ``app`` (with the server's run lookup and its
     cached-document helper)."""
@@ -257,9 +265,4 @@ def add_slice_routes(app: FastAPI, *, get_run: Callable[[str], Any], send: Calla
     async def texts(request: Request, run_id: str) -> Response:
         """Every instance's utterance in instance order (null where it has none), for the word filter."""
 
-        def build(s: Any) -> bytes:
-            s.interaction  # noqa: B018 - refuses a feature run with a clear message
-            frame = s.run.table("instances").sort_values("instance", kind="stable")
-            return dumps({"text": column(frame["text"]) if "text" in frame.columns else None})
-
-        return await send(request, get_run(run_id), build)
+        return await send(request, get_run(run_id), lambda s: dumps(text_document(s)))
