@@ -117,3 +117,26 @@ def test_no_word_timings_without_word_durations(tmp_path: Path) -> None:
     doc = RunSource.open("plain", run).instance_detail(2)
     assert doc["word_timings"] is None
     assert doc["warnings"] == []
+
+
+def test_stored_cells_fill_the_tracks_without_a_live_model(tmp_path: Path) -> None:
+    """A run explained with ``--granularities steps features cells``: served without ``--model``, each named
+    feature's track holds its attribution at every real step -- the glass box's known terms -- and its total."""
+    from .cells_fixtures import expected_cells, write_glass_cells_run
+
+    run = write_glass_cells_run(tmp_path)
+    client = TestClient(create_app([run]), base_url="http://127.0.0.1")
+    assert client.get("/api/runs").json()[0]["live"] is False
+    for i in (0, 3):
+        doc = client.get(f"/api/runs/glass-cells/instances/{i}").json()
+        want = expected_cells(run, i)
+        named = [t for t in doc["tracks"] if t["feature"] != "*"]
+        assert {t["modality"] for t in named} == {"text", "audio", "vision"}
+        checked = 0
+        for t in named:
+            assert t["attribution"] is not None and len(t["attribution"]) == len(t["positions"])
+            for pos, value in zip(t["positions"], t["attribution"], strict=True):
+                assert value == pytest.approx(want[(t["modality"], pos, t["feature"])], abs=1e-5)
+                checked += 1
+        assert checked == len(want)
+        assert any(abs(v) > 1e-3 for t in named for v in t["attribution"])  # a heat map, not a grey strip

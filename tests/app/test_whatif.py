@@ -206,12 +206,6 @@ def test_a_failing_model_is_a_500_and_the_server_keeps_serving(run: Path) -> Non
 
 
 def test_cells_route(client: TestClient, run: Path) -> None:
-    try:
-        from modalens.interactions.attribution import attribute_cells  # noqa: F401
-    except ImportError:
-        r = client.post("/api/runs/interacting/instances/0/cells", json={})
-        assert r.status_code == 501 and "attribute_cells" in r.json()["error"]
-        return
     r = client.post("/api/runs/interacting/instances/3/cells", json={"n_permutations": 4})
     assert r.status_code == 200, r.text
     doc = r.json()
@@ -225,6 +219,20 @@ def test_cells_route(client: TestClient, run: Path) -> None:
     read = data["text"].feature_names[0]
     other = [r["value"] for r in doc["rows"] if r["modality"] == "text" and r["feature"] != read]
     assert other and max(abs(v) for v in other) < 1e-9
+    # one player per named feature at each real step; the cost is the estimator's: 2 + walks * (players - 1)
+    real = {m: int(data[m].step_mask()[3].sum()) for m in NAMES}
+    assert len(doc["rows"]) == sum(real[m] * len(data[m].feature_names) for m in NAMES)
+    assert doc["evaluations"] == 2 + 4 * (len(doc["rows"]) - 1) and doc["seconds"] > 0
+    # efficiency: the cells share out f(x) - f(every cell masked), the stored full and empty coalitions
+    coal = stored(run, "coalitions", 3).set_index("coalition")["value"]
+    assert sum(r["value"] for r in doc["rows"]) == pytest.approx(coal["+".join(NAMES)] - coal[""], abs=1e-5)
+    # the model's terms are linear or pairwise products, which antithetic walks split exactly as Shapley does: each
+    # modality's cells add up to its (exact, stored) modality Shapley value, within the estimator's error
+    phi = stored(run, "modality_shapley", 3).set_index("modality")["value"]
+    for m in NAMES:
+        mine = [r for r in doc["rows"] if r["modality"] == m]
+        error = sum(r["std_error"] or 0.0 for r in mine)  # sum of the cells' errors bounds their total's
+        assert sum(r["value"] for r in mine) == pytest.approx(phi[m], abs=1e-5 + 4 * error), m
     bad = client.post("/api/runs/interacting/instances/999/cells", json={})
     assert bad.status_code == 422 and "no instance 999" in bad.json()["error"]
     assert client.post("/api/runs/interacting/instances/0/cells", json={"n_permutations": 0}).status_code == 422
@@ -272,3 +280,37 @@ def test_the_demo_model_serves_a_demo_run_without_a_record(tmp_path: Path) -> No
     clock = time.perf_counter()
     r = c.post("/api/runs/demo/whatif", json={"instance": 1, "drop": ["audio"], "mask": {"text": [0]}})
     assert r.status_code == 200 and time.perf_counter() - clock < 1.0
+
+
+@pytest.fixture(scope="module")
+def glass_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .cells_fixtures import write_glass_cells_run
+
+    return write_glass_cells_run(tmp_path_factory.mktemp("glass-cells"))
+
+
+def test_cells_of_the_additive_glass_box_are_its_known_terms(glass_run: Path) -> None:
+    """Live cells equal the glass box's own terms (and the cells ``explain --granularities cells`` stored), and
+    each modality's cells add up to its stored step attributions' total."""
+    from .cells_fixtures import GLASS_SPEC, expected_cells
+
+    predictors, refused = load_live_predictors([glass_run], GLASS_SPEC)
+    assert refused == {}
+    c = TestClient(create_app([glass_run], predictors=predictors), base_url=BASE)
+    fa = pd.read_parquet(glass_run / "feature_attributions.parquet")
+    n = int(pd.read_parquet(glass_run / "instances.parquet")["instance"].max()) + 1
+    for i in range(n):
+        doc = c.post(f"/api/runs/glass-cells/instances/{i}/cells", json={"n_permutations": 2}).json()
+        got = {(r["modality"], r["position"], r["feature"]): r["value"] for r in doc["rows"]}
+        want = expected_cells(glass_run, i)
+        assert set(got) == set(want)
+        assert any(abs(v) > 1e-3 for v in want.values())
+        for key, value in want.items():
+            assert got[key] == pytest.approx(value, abs=1e-5), key
+        rows = fa[(fa["instance"] == i) & (fa["position"] >= 0)]
+        cells = rows[rows["feature"] != "*"]
+        kept = {(r.modality, r.position, r.feature): r.value for r in cells.itertuples()}
+        assert kept == pytest.approx(want, abs=1e-5)
+        steps = rows[rows["feature"] == "*"].groupby("modality")["value"].sum()
+        for m in NAMES:
+            assert sum(v for k, v in got.items() if k[0] == m) == pytest.approx(steps[m], abs=1e-5), (i, m)
