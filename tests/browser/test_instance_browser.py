@@ -319,3 +319,56 @@ def test_live_what_if_answers_with_a_model(browser, model_run: Path, shots: Path
         page.locator("[data-testid=whatif-prediction]").wait_for()
         page.close()
     assert not errors, errors
+
+
+CELLS_JS = """() => Array.from(document.querySelectorAll('[data-testid=tracks] .inst-track-row')).filter(
+    (r) => r.dataset.feature !== '*').flatMap((r) => Array.from(r.querySelectorAll('.inst-cell:not(.inst-total)')).map(
+    (c) => ({modality: r.dataset.modality, feature: r.dataset.feature, title: c.title, bg: c.style.background})))"""
+
+
+def test_feature_x_step_cells_computed_with_a_model(browser, model_run: Path, shots: Path) -> None:  # noqa: ANN001
+    """The run has step attributions only: with a live model the button computes the feature x step cells of the
+    open instance; the named features' cells take their colours, their values are the route's, the cost is shown."""
+    from modalens.cli.live_model import load_live_predictors
+
+    predictors, refused = load_live_predictors([model_run], "tests.app.test_whatif:interacting_model")
+    assert not refused
+    errors: list[str] = []
+    with ModelServer([model_run], predictors) as server:
+        page = open_instance(browser, server, 3, 1280, errors)
+        before = page.evaluate(CELLS_JS)
+        assert before and not [c for c in before if c["bg"]]  # values only, no attribution per feature and step
+        button = page.locator("[data-testid=compute-cells]")
+        assert "compute feature × step attributions" in button.inner_text()
+        button.click()
+        cost = page.locator("[data-testid=cells-cost]")
+        cost.wait_for(timeout=20_000)
+        # the same request straight to the route: the estimator is seeded, so the page shows exactly this answer
+        req = urllib.request.Request(  # noqa: S310 - local test server
+            server.url + "api/runs/interacting/instances/3/cells",
+            data=json.dumps({"n_permutations": 8}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req) as r:  # noqa: S310
+            answer = json.loads(r.read())
+        text = cost.inner_text()
+        assert f"{answer['evaluations']:,} model rows" in text and "8 permutations" in text
+        assert page.locator("[data-testid=compute-cells]").count() == 0
+        after = page.evaluate(CELLS_JS)
+        coloured = [c for c in after if c["bg"]]
+        assert len(coloured) == len(answer["rows"])  # every cell of the answer, and only those
+        neutral = "rgb(247, 247, 247)"  # the diverging scale's zero
+        value = {(r["modality"], r["feature"], r["position"]): r["value"] for r in answer["rows"]}
+        strong = max(abs(v) for v in value.values())
+        assert strong > 0
+        for c in coloured:
+            step = int(c["title"].split(" at step ")[1].split(":")[0])
+            v = value[(c["modality"], c["feature"], step)]
+            shown = float(c["title"].split("attribution ")[1].split(",")[0])
+            assert shown == pytest.approx(v, rel=5e-3, abs=1.5e-3), c
+            if abs(v) > 0.2 * strong:  # a strong cell is visibly coloured, not the neutral of zero
+                assert c["bg"] != neutral, c
+        assert any(c["bg"] != neutral for c in coloured)
+        page.locator("[data-testid=tracks]").screenshot(path=str(shots / "instance-cells-live.png"))
+        page.close()
+    assert not errors, errors

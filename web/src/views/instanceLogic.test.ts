@@ -109,4 +109,23 @@ describe("filling computed cells", () => {
     expect(filled.values).toEqual([1, 2, 3]);
     expect(other.attribution).toEqual([null]);
   });
+
+  it("adds a track for a feature the instance has none of (a text modality's), in the rows' modality order", () => {
+    const tracks = [track("audio", "*", [1, 1]), track("audio", "F0", [null, null], { values: [5, 6] })];
+    const out = fillCells(tracks, [
+      { modality: "text", feature: "valence", position: 1, value: 0.75 },
+      { modality: "text", feature: "valence", position: 0, value: -0.5 },
+      { modality: "text", feature: "length", position: 0, value: 0 },
+      { modality: "audio", feature: "F0", position: 1, value: 0.125 },
+    ]);
+    expect(out.map((t) => `${t.modality}:${t.feature}`)).toEqual(["text:valence", "text:length", "audio:*", "audio:F0"]);
+    expect(out[0].positions).toEqual([0, 1]);
+    expect(out[0].attribution).toEqual([-0.5, 0.75]);
+    expect(out[0].values).toBeNull();
+    expect(out[1].attribution).toEqual([0]);
+    expect(out[3].attribution).toEqual([null, 0.125]);
+    expect(out[3].values).toEqual([5, 6]);
+    // nothing added: the tracks keep their order
+    expect(fillCells(tracks, [{ modality: "audio", feature: "F0", position: 0, value: 1 }]).map((t) => t.feature)).toEqual(["*", "F0"]);
+  });
 });

@@ -189,16 +189,23 @@ export interface CellRow {
   std_error?: number | null;
 }
 
-/** Tracks with computed feature x step attributions filled in (rows of the cells route). */
+/** Tracks with computed feature x step attributions filled in (rows of the cells route). A feature the instance
+ * has no track of (a text modality's features: its steps are words, so the detail sends no tracks for them) gets a
+ * track of its own, without raw values; modalities keep the order in which the rows name them. */
 export function fillCells<T extends Track>(tracks: T[], rows: CellRow[]): T[] {
   const at = new Map<string, Map<number, number | null>>();
+  const added: T[] = [];
+  const known = new Set(tracks.map((t) => `${t.modality}\u0000${t.feature}`));
   for (const r of rows) {
     if (r.position < 0 || r.feature === "*") continue;
     const key = `${r.modality}\u0000${r.feature}`;
-    if (!at.has(key)) at.set(key, new Map());
+    if (!at.has(key)) {
+      at.set(key, new Map());
+      if (!known.has(key)) added.push({ modality: r.modality, feature: r.feature, positions: [], attribution: [], values: null, total: null } as unknown as T);
+    }
     at.get(key)!.set(r.position, r.value);
   }
-  return tracks.map((t) => {
+  const filled = [...tracks, ...added].map((t) => {
     const cells = at.get(`${t.modality}\u0000${t.feature}`);
     if (!cells) return t;
     const positions = [...new Set([...t.positions, ...cells.keys()])].sort((a, b) => a - b);
@@ -210,4 +217,8 @@ export function fillCells<T extends Track>(tracks: T[], rows: CellRow[]): T[] {
       values: t.values ? positions.map((p) => (old.has(p) ? t.values![old.get(p)!] : null)) : null,
     };
   });
+  if (!added.length) return filled;
+  const order = [...new Set([...rows.map((r) => r.modality), ...tracks.map((t) => t.modality)])];
+  // a stable sort by modality: each modality's tracks stay in their order, the added ones after them
+  return filled.map((t, k) => ({ t, k })).sort((a, b) => order.indexOf(a.t.modality) - order.indexOf(b.t.modality) || a.k - b.k).map((x) => x.t);
 }
