@@ -164,14 +164,16 @@ function Explorer(props: { picker: React.ReactNode }) {
           <div className="col-full">
             <SlicesView />
           </div>
-          <div className="col-left">
-            <SummaryView />
-          </div>
-          <div className="col-mid">
-            <ProjectionView />
-          </div>
-          <div className="col-right">
-            <TemplatesView />
+          <div className="explore-top">
+            <div className="col-left">
+              <SummaryView />
+            </div>
+            <div className="col-mid">
+              <ProjectionView />
+            </div>
+            <div className="col-right">
+              <TemplatesView />
+            </div>
           </div>
           <div className="col-full">
             <InstanceView />
