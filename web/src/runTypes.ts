@@ -335,9 +335,9 @@ export interface OutputsRow {
 export interface FeatureAttributionsRow {
   instance: number;
   modality: string;
-  /** the step, or -1 for a feature over the whole instance */
+  /** the step (of a whole step or of a cell), or -1 for a feature over the whole instance */
   position: number;
-  /** feature name, or `*` for a whole step */
+  /** feature name (over every step, or at `position`: a cell), or `*` for a whole step */
   feature: string;
   /** attribution */
   value: number;

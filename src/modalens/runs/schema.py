@@ -394,8 +394,8 @@ INTERACTION_TABLES = (
         (
             C("instance", INT),
             C("modality", STR),
-            C("position", INT, "the step, or -1 for a feature over the whole instance"),
-            C("feature", STR, "feature name, or `*` for a whole step"),
+            C("position", INT, "the step (of a whole step or of a cell), or -1 for a feature over the whole instance"),
+            C("feature", STR, "feature name (over every step, or at `position`: a cell), or `*` for a whole step"),
             C("value", FLOAT, "attribution"),
             C("token", STR, "the word for text steps, else null", nullable=True),
             C(
