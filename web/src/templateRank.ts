@@ -64,14 +64,18 @@ function itemModalities(t: Template): string[] {
   return out;
 }
 
-/** Mean of `values[k]` over the members k kept by `keep` (finite values only); NaN when none. */
-function meanOver(values: ArrayLike<number | null>, members: number[], keep: (i: number) => boolean, byMember: boolean): number {
+/** Mean of `values[k]` over the members k in the selection (every member when `sel` is null; finite values
+ * only); NaN when none. One pass over the members reading the selection mask directly (no closure per member:
+ * at 500,000 instances this runs for every template on every lasso). */
+function meanOver(values: ArrayLike<number | null>, members: ArrayLike<number>, sel: Uint8Array | null, byMember: boolean): number {
   let s = 0;
   let c = 0;
-  for (let k = 0; k < members.length; k++) {
-    if (!keep(members[k])) continue;
-    const v = values[byMember ? k : members[k]];
-    if (v != null && Number.isFinite(v)) {
+  const m = members.length;
+  for (let k = 0; k < m; k++) {
+    const i = members[k];
+    if (sel !== null && sel[i] !== 1) continue;
+    const v = values[byMember ? k : i];
+    if (v != null && v === v && v !== Infinity && v !== -Infinity) {
       s += v;
       c++;
     }
@@ -80,14 +84,14 @@ function meanOver(values: ArrayLike<number | null>, members: number[], keep: (i:
 }
 
 export function modalityContributions(t: Template, opts: Pick<RankOptions, "selection" | "contributions" | "shapley">): { values: ModalityContribution[]; source: RankedTemplate["contributionSource"] } {
-  const keep = opts.selection ? (i: number) => opts.selection![i] === 1 : () => true;
+  const sel = opts.selection ?? null;
   const mods = itemModalities(t);
   const c = opts.contributions?.get(t.template_id);
   if (c && mods.every((m) => (c.values[m]?.length ?? -1) === t.members.length)) {
-    return { values: mods.map((m) => ({ modality: m, value: meanOver(c.values[m], t.members, keep, true) })), source: "items" };
+    return { values: mods.map((m) => ({ modality: m, value: meanOver(c.values[m], t.members, sel, true) })), source: "items" };
   }
   if (opts.shapley && mods.every((m) => opts.shapley![m])) {
-    return { values: mods.map((m) => ({ modality: m, value: meanOver(opts.shapley![m], t.members, keep, false) })), source: "shapley" };
+    return { values: mods.map((m) => ({ modality: m, value: meanOver(opts.shapley![m], t.members, sel, false) })), source: "shapley" };
   }
   return { values: [], source: "none" };
 }
@@ -102,7 +106,8 @@ export function rankTemplates(templates: Template[], opts: RankOptions): RankedT
     let inSelection = t.members.length;
     if (sel) {
       inSelection = 0;
-      for (const i of t.members) inSelection += sel[i] ? 1 : 0;
+      const mem = t.members;
+      for (let k = 0; k < mem.length; k++) inSelection += sel[mem[k]];
     }
     const globalShare = opts.n > 0 ? t.members.length / opts.n : 0;
     const selectionSupport = sel ? (selSize ? inSelection / selSize : 0) : globalShare;

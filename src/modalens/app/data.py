@@ -81,8 +81,11 @@ def dumps(document: Any) -> bytes:
 class RunSource:
     """One snapshot of a served run directory, with caches for the documents built from it.
 
-    ``token`` names the state of the directory it was opened on (:func:`run_identity`); ``lock`` serialises the
-    building of documents (each is built once, however many requests ask at the same time).
+    ``token`` names the state of the directory it was opened on (:func:`run_identity`). Each document is built once,
+    however many requests ask at the same time, under a lock of its own (:meth:`lock_for`), so a slow document
+    (feature importance over 37 million attribution rows) does not hold up another (the templates, an instance);
+    the tables and the expensive intermediate results that documents share are read or built once the same way
+    (:meth:`once`). ``lock`` serialises other reads (:meth:`LiveRun.read`).
     """
 
     run_id: str
@@ -91,6 +94,35 @@ class RunSource:
     max_instances: int | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _locks: dict[str, threading.RLock] = field(default_factory=dict, repr=False)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # concurrent document builds share the run's tables: each table is read once, the others wait for it
+        read_table = self.run.table
+
+        def table(name: str) -> pd.DataFrame:
+            with self.lock_for(f"table:{name}"):
+                return read_table(name)
+
+        self.run.table = table  # type: ignore[method-assign]
+
+    def lock_for(self, key: str) -> threading.RLock:
+        """The lock that builds ``key`` (a document or an intermediate result) once."""
+        with self._locks_guard:
+            found = self._locks.get(key)
+            if found is None:
+                found = self._locks[key] = threading.RLock()
+            return found
+
+    def once(self, key: str, build: Callable[[], Any]) -> Any:
+        """``self._cache[key]``, built by ``build()`` once even when several requests ask at the same time."""
+        if key in self._cache:
+            return self._cache[key]
+        with self.lock_for(f"cache:{key}"):
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
 
     @classmethod
     def open(
@@ -295,17 +327,13 @@ class RunSource:
         grids = {m.name: m.patches for m in self.interaction.dataset.modalities if m.patches is not None}
         if not grids:
             return {}
-        grouped = self._grouped("feature_attributions")
+        cols = self._slice("feature_attributions", index)
         out: dict[str, dict[str, Any]] = {}
         for name, grid in grids.items():
             values: list[float | None] = [None] * (grid.rows * grid.cols)
-            if grouped is not None:
-                cols, bounds = grouped
-                a, b = bounds[index], bounds[index + 1]
-                sel = (cols["modality"][a:b] == name) & (cols["feature"][a:b] == "*") & (cols["position"][a:b] >= 0)
-                for pos, value in zip(
-                    cols["position"][a:b][sel].tolist(), cols["value"][a:b][sel].tolist(), strict=True
-                ):
+            if cols is not None:
+                sel = (cols["modality"] == name) & (cols["feature"] == "*") & (cols["position"] >= 0)
+                for pos, value in zip(cols["position"][sel].tolist(), cols["value"][sel].tolist(), strict=True):
                     if 0 <= int(pos) < len(values):
                         values[int(pos)] = _scalar(value)
             image = next((m for m in media if m["key"] == name and m["mime"].startswith("image/")), None)
@@ -322,36 +350,45 @@ class RunSource:
             self._cache["instance_rows"] = rows
         return self._cache["instance_rows"]
 
-    def _grouped(self, name: str) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
-        """The table's columns as arrays sorted by instance (then modality, feature, position where present),
-        plus the start offset of each instance's rows: an instance's rows are one slice, found in O(1)."""
-        key = f"grouped:{name}"
-        if key not in self._cache:
-            if name not in self.run.table_names:
-                self._cache[key] = None
-            else:
-                frame = self.run.table(name)
-                # feature attributions: grouped into tracks, so sort within an instance too; other tables keep
-                # the writer's row order (modality order, pair order) inside each instance
-                keys = (
-                    ("instance", "modality", "feature", "position") if name == "feature_attributions" else ("instance",)
-                )
-                order = [c for c in keys if c in frame.columns]
-                self.instance_numbers(name)
-                frame = frame.sort_values(order, kind="stable", ignore_index=True)
-                cols = {c: frame[c].to_numpy() for c in frame.columns}
-                bounds = np.searchsorted(cols["instance"], np.arange(self.n + 1))
-                self._cache[key] = (cols, bounds)
-        return self._cache[key]
+    def _grouped(self, name: str) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray] | None:
+        """The table, the order of its rows by instance (None when already in instance order; stable, so an
+        instance's rows keep the writer's order) and the start offset of each instance's rows in that order: an
+        instance's rows are one slice, found in O(1). One integer argsort, not a sort of the whole table by its
+        string columns (that took 20-40 s over the 37 million attribution rows of a 500,000-instance run)."""
 
-    def _rows_of(self, name: str, index: int) -> list[dict[str, Any]] | None:
+        def build() -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray] | None:
+            if name not in self.run.table_names:
+                return None
+            frame = self.run.table(name)
+            inst = self.instance_numbers(name)
+            ordered = len(inst) < 2 or bool(np.all(inst[1:] >= inst[:-1]))
+            order = None if ordered else np.argsort(inst, kind="stable")
+            bounds = np.searchsorted(inst if order is None else inst[order], np.arange(self.n + 1))
+            return frame, order, bounds
+
+        return self.once(f"grouped:{name}", build)
+
+    def _slice(self, name: str, index: int) -> dict[str, np.ndarray] | None:
+        """One instance's rows of a table as column arrays (None when the run has no such table). Feature
+        attributions come sorted by modality, feature and position (how tracks group them); other tables keep the
+        writer's row order (modality order, pair order) inside the instance."""
         grouped = self._grouped(name)
         if grouped is None:
             return None
-        cols, bounds = grouped
-        a, b = bounds[index], bounds[index + 1]
+        frame, order, bounds = grouped
+        a, b = int(bounds[index]), int(bounds[index + 1])
+        part = frame.iloc[np.arange(a, b) if order is None else order[a:b]]
+        if name == "feature_attributions":
+            keys = [c for c in ("modality", "feature", "position") if c in part.columns]
+            part = part.sort_values(keys, kind="stable")
+        return {c: part[c].to_numpy() for c in part.columns}
+
+    def _rows_of(self, name: str, index: int) -> list[dict[str, Any]] | None:
+        cols = self._slice(name, index)
+        if cols is None:
+            return None
         names = [c for c in cols if c != "instance"]
-        parts = [[_scalar(v) for v in cols[c][a:b].tolist()] for c in names]
+        parts = [[_scalar(v) for v in cols[c].tolist()] for c in names]
         return [dict(zip(names, values, strict=True)) for values in zip(*parts, strict=True)]
 
     def _modality_specs(self) -> list[dict[str, Any]]:
@@ -366,16 +403,15 @@ class RunSource:
         feature's attribution over the whole instance (rows with ``position = -1``). Whole-step attributions of
         non-text modalities (``feature = "*"``) form a track of their own.
         """
-        grouped = self._grouped("feature_attributions")
-        if grouped is None:
+        cols = self._slice("feature_attributions", index)
+        if cols is None:
             return {}, []
-        cols, bounds = grouped
-        a, b = bounds[index], bounds[index + 1]
-        modality = cols["modality"][a:b].astype(str)
-        feature = cols["feature"][a:b].astype(str)
-        position = cols["position"][a:b].astype(np.int64)
-        value = cols["value"][a:b].astype(np.float64)
-        token = cols["token"][a:b] if "token" in cols else np.full(b - a, None, dtype=object)
+        modality = cols["modality"].astype(str)
+        feature = cols["feature"].astype(str)
+        position = cols["position"].astype(np.int64)
+        value = cols["value"].astype(np.float64)
+        a, b = 0, len(position)
+        token = cols["token"] if "token" in cols else np.full(b - a, None, dtype=object)
         dataset = self._dataset(warnings)
         words: dict[str, list[dict[str, Any]]] = {}
         steps: dict[tuple[str, str], dict[int, float]] = {}
@@ -478,6 +514,13 @@ class RunSource:
 
     def _dataset(self, warnings: list[str]) -> Any:
         """The run's ``dataset.npz`` (native format), read once; None (with a warning) when absent or unreadable."""
+        with self.lock_for("cache:dataset"):  # read once, not by each request that asks meanwhile
+            self._read_dataset()
+        if self._cache["dataset_error"]:
+            warnings.append(self._cache["dataset_error"])
+        return self._cache["dataset"]
+
+    def _read_dataset(self) -> None:
         if "dataset" not in self._cache:
             path = self.run.path / "dataset.npz"
             self._cache["dataset"], self._cache["dataset_error"] = None, None
@@ -490,9 +533,6 @@ class RunSource:
                     self._cache["dataset"] = load_dataset(path)
                 except Exception as exc:  # any reader failure: show attributions without raw values
                     self._cache["dataset_error"] = f"dataset.npz cannot be read ({exc}); raw values are not shown"
-        if self._cache["dataset_error"]:
-            warnings.append(self._cache["dataset_error"])
-        return self._cache["dataset"]
 
     @staticmethod
     def _raw_values(dataset: Any, modality: str, feature: str, index: int, positions: np.ndarray) -> list | None:
@@ -648,12 +688,13 @@ class LiveRun:
         """The current state's token: a few ``stat`` calls when nothing changed."""
         return self.current().token
 
-    def read(self, build: Callable[[RunSource], Any]) -> Any:
-        """``build(snapshot)`` on a snapshot that the directory still matched when the build ended."""
+    def read(self, build: Callable[[RunSource], Any], *, lock: str | None = None) -> Any:
+        """``build(snapshot)`` on a snapshot that the directory still matched when the build ended; under the
+        snapshot's ``lock`` (or, with ``lock``, under that key's own lock: builds of other keys go on meanwhile)."""
 
         def attempt() -> Any:
             source = self._open(run_identity(self.path))
-            with source.lock:
+            with source.lock if lock is None else source.lock_for(lock):
                 result = build(source)
             if run_identity(self.path) != source.token:
                 raise _Changed
@@ -712,7 +753,7 @@ class LiveRun:
             self._store(made)
             return made
 
-        return self.read(make)
+        return self.read(make, lock=f"body:{key}")
 
     def _cached(self, token: str, key: str) -> Body | None:
         with self._lock:

@@ -59,10 +59,7 @@ class Prepared:
 
 def prepare(source: RunSource) -> Prepared:
     """The encoded rows of a run snapshot, built once (a pandas pass) and cached with the snapshot."""
-    cached = source._cache.get(CACHE_KEY)
-    if cached is None:
-        cached = source._cache[CACHE_KEY] = _prepare(source)
-    return cached
+    return source.once(CACHE_KEY, lambda: _prepare(source))  # once, also when several requests ask together
 
 
 def _prepare(source: RunSource) -> Prepared:

@@ -320,7 +320,8 @@ def create_app(
     @app.get("/api/runs", response_model=list[RunInfo], tags=["runs"])
     def list_runs() -> list[dict[str, Any]]:
         """The runs this server was started with."""
-        return [{**live.read(lambda s: s.info()), "live": rid in live_ids} for rid, live in runs.items()]
+        # current(), not read(): info() reads the manifest only, so the list never waits behind a document build
+        return [{**live.current().info(), "live": rid in live_ids} for rid, live in runs.items()]
 
     @app.get("/api/runs/{run_id}", tags=["runs"])
     async def manifest(request: Request, run_id: str) -> Response:

@@ -101,6 +101,7 @@ export function Scatter(props: ScatterProps) {
   const glCanvas = useRef<HTMLCanvasElement>(null);
   const overlay = useRef<HTMLCanvasElement>(null);
   const glyphCanvas = useRef<HTMLCanvasElement>(null);
+  const glyphsOnCanvas = useRef(false); // an empty layer needs no clearing
   const fewEnough = useRef<boolean | null>(null);
   const wrap = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(600);
@@ -240,9 +241,16 @@ export function Scatter(props: ScatterProps) {
   useEffect(() => {
     const t0 = performance.now();
     const c = glyphCanvas.current!;
-    c.width = Math.round(width * dpr);
-    c.height = Math.round(height * dpr);
+    const cw = Math.round(width * dpr);
+    const ch = Math.round(height * dpr);
+    const resized = c.width !== cw || c.height !== ch;
+    if (c.width !== cw) c.width = cw; // setting a size reallocates (and clears) the canvas: only when it changes
+    if (c.height !== ch) c.height = ch;
     const ctx = c.getContext("2d");
+    if (ctx && !resized && glyphsOnCanvas.current) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, cw, ch);
+    }
     const [x0, y1] = toData(0, 0);
     const [x1, y0] = toData(width, height);
     const visible = visibleIndices(props.xs, props.ys, x0, x1, y0, y1, GLYPH_LIMIT);
@@ -268,6 +276,7 @@ export function Scatter(props: ScatterProps) {
         }
       }
     }
+    glyphsOnCanvas.current = drawn > 0;
     const frame: GlyphFrame = { visible: visible ? visible.length : null, drawn, ms: performance.now() - t0 };
     const el = wrap.current;
     if (el) {

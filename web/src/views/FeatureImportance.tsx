@@ -3,6 +3,7 @@
 
 import { useEffect, useMemo, useState } from "react";
 import { embeddedData, useDocument } from "../api";
+import { useAfterFirstPaint } from "../firstPaint";
 import { modalityColor } from "../colors";
 import { byKey, hiddenBySupport, importancePath, itemKey, rankImportance, type ImportanceDoc, type ImportanceItem } from "../importance";
 import { useStore } from "../store";
@@ -62,7 +63,7 @@ function useSelectionImportance(run: string, selected: Int32Array | null, enable
 export function FeatureImportanceView() {
   const { run, sel, dispatch } = useStore();
   const runId = run.info.id;
-  const global = useDocument<ImportanceDoc>(importancePath(runId));
+  const global = useDocument<ImportanceDoc>(useAfterFirstPaint(runId, importancePath(runId))); // after the first screen
   const exported = embeddedData() !== null;
   const selection = useSelectionImportance(runId, sel.selected, !exported && global.status === "ready");
   const items = global.status === "ready" ? global.data.features : [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sortIndices } from "./InstanceList";
+import { sortIndices, topIndices } from "./InstanceList";
 
 describe("instance list order", () => {
   const col = [0.5, null, 2, NaN, 0.5, -1];
@@ -25,5 +25,20 @@ describe("instance list order", () => {
     expect(ordered).toBe(true);
     console.log(`instance list: 500,000 rows ordered by |error| in ${ms.toFixed(0)} ms`);
     expect(ms).toBeLessThan(2000);
+  });
+  it("takes the first k rows of the same order in one pass (ties, missing values, text, a selection)", () => {
+    const cols: [(number | string | null)[], boolean][] = [
+      [[0.5, null, 2, NaN, 0.5, -1, 2, 0.5, null, 7], false],
+      [["b", "a", null, "b", "c", "a", null, "d", "a", "b"], true],
+    ];
+    for (const [c, asText] of cols)
+      for (const desc of [true, false])
+        for (const idx of [null, [1, 2, 4, 6, 7, 9]])
+          for (let k = 0; k <= 11; k++) {
+            const all = sortIndices(idx ?? Array.from({ length: c.length }, (_, i) => i), c, desc, asText);
+            expect(Array.from(topIndices(idx, c.length, c, desc, asText, k))).toEqual(Array.from(all.subarray(0, k)));
+          }
+    // known answer: the 3 largest, the tie at 2 in run order
+    expect(Array.from(topIndices(null, 10, cols[0][0], true, false, 3))).toEqual([9, 2, 6]);
   });
 });

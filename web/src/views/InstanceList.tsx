@@ -81,17 +81,110 @@ export function sortIndices(idx: ArrayLike<number>, col: ArrayLike<Cell> | undef
   return sorted;
 }
 
+/** The first `k` entries of `sortIndices(idx, col, desc, asText)` (the same order, ties kept in `idx` order) in one
+ * pass with a small sorted buffer: what the first screen of the list needs, without sorting every row. `idx` null
+ * stands for 0..n-1. */
+export function topIndices(idx: ArrayLike<number> | null, n: number, col: ArrayLike<Cell> | undefined, desc: boolean, asText: boolean, k: number): Int32Array {
+  const m = idx ? idx.length : n;
+  k = Math.max(0, Math.min(k, m));
+  const out = new Int32Array(k);
+  if (!col) {
+    for (let j = 0; j < k; j++) out[j] = idx ? idx[j] : j;
+    return out;
+  }
+  // numeric keys ascend (desc: negated), missing = Infinity (last); text keys: null = last
+  const sign = desc ? -1 : 1;
+  const numKey = (i: number) => {
+    const v = num(col[i]);
+    return Number.isFinite(v) ? sign * v + 0 : Infinity;
+  };
+  const txtKey = (i: number) => (col[i] == null ? null : String(col[i]));
+  // a < b strictly (a ranks before b)
+  const before = asText
+    ? (a: string | number | null, b: string | number | null) => a !== b && a !== null && (b === null || (sign > 0 ? (a as string) < (b as string) : (a as string) > (b as string)))
+    : (a: string | number | null, b: string | number | null) => (a as number) < (b as number);
+  const keys: (string | number | null)[] = [];
+  let size = 0;
+  for (let j = 0; j < m; j++) {
+    const i = idx ? idx[j] : j;
+    const key = asText ? txtKey(i) : numKey(i);
+    if (size === k && !before(key, keys[k - 1])) continue; // not better than the worst kept: ties keep idx order
+    // insert after every kept key that is not after it (stable)
+    let lo = 0;
+    let hi = size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (before(key, keys[mid])) hi = mid;
+      else lo = mid + 1;
+    }
+    const end = size < k ? size : k - 1;
+    for (let q = end; q > lo; q--) {
+      keys[q] = keys[q - 1];
+      out[q] = out[q - 1];
+    }
+    keys[lo] = key;
+    out[lo] = i;
+    if (size < k) size++;
+  }
+  return out;
+}
+
+/** The rows of `order` (every instance, sorted) that the mask keeps, in that order. */
+function keepMasked(order: Int32Array, mask: Uint8Array, count: number): Int32Array {
+  const out = new Int32Array(count);
+  let c = 0;
+  for (let k = 0; k < order.length && c < count; k++) if (mask[order[k]] === 1) out[c++] = order[k];
+  return c === count ? out : out.subarray(0, c);
+}
+
+// every instance sorted by a column, once per table, column and direction: a selection's order is this order
+// filtered by the selection mask (O(N)), so a lasso never sorts
+const fullOrders = new WeakMap<InstanceTable, Map<string, Int32Array>>();
+const SYNC_SORT_MAX = 20_000; // below this a full sort takes a few ms: done at once
+
+function fullOrder(t: InstanceTable, sort: SortKey, desc: boolean): Int32Array {
+  let byKey = fullOrders.get(t);
+  if (!byKey) fullOrders.set(t, (byKey = new Map()));
+  const key = `${sort}:${desc}`;
+  let order = byKey.get(key);
+  if (!order) {
+    order = sortIndices(Int32Array.from({ length: t.n }, (_, i) => i), t.columns[sort], desc, sort === "id");
+    byKey.set(key, order);
+  }
+  return order;
+}
+
+function knownOrder(t: InstanceTable, sort: SortKey, desc: boolean): Int32Array | null {
+  return fullOrders.get(t)?.get(`${sort}:${desc}`) ?? (t.n <= SYNC_SORT_MAX ? fullOrder(t, sort, desc) : null);
+}
+
 export function InstanceList() {
-  const { run, sel, dispatch } = useStore();
+  const { run, sel, mask, dispatch } = useStore();
   const t = run.table;
   const [sort, setSort] = useState<SortKey>("abs_error");
   const [desc, setDesc] = useState(true);
   const [scrollTop, setScrollTop] = useState(0);
   const box = useRef<HTMLDivElement>(null);
+  // a large run's full sort (about 200 ms at 500,000) runs when the page is idle; until then the rows on screen
+  // come from a one-pass top-k of the same order
+  const [sortedTick, setSortedTick] = useState(0);
+  useEffect(() => {
+    if (knownOrder(t, sort, desc)) return;
+    const later = window.requestIdleCallback ?? ((f: () => void) => window.setTimeout(f, 30));
+    const cancel = window.cancelIdleCallback ?? window.clearTimeout;
+    const id = later(() => {
+      fullOrder(t, sort, desc);
+      setSortedTick((x) => x + 1);
+    });
+    return () => cancel(id);
+  }, [t, sort, desc]);
+  const size = sel.selected ? sel.selected.length : t.n;
+  const firstScreen = Math.ceil((scrollTop + VIEW_HEIGHT) / ROW_HEIGHT) + OVERSCAN;
+  const order = useMemo(() => knownOrder(t, sort, desc), [t, sort, desc, sortedTick]);
   const rows = useMemo(() => {
-    const idx = sel.selected ?? Int32Array.from({ length: t.n }, (_, i) => i);
-    return sortIndices(idx, t.columns[sort], desc, sort === "id");
-  }, [t, sel.selected, sort, desc]);
+    if (order) return sel.selected ? keepMasked(order, mask, sel.selected.length) : order;
+    return topIndices(sel.selected, t.n, t.columns[sort], desc, sort === "id", Math.max(firstScreen, 120));
+  }, [order, t, sel.selected, mask, sort, desc, firstScreen > 120 ? firstScreen : 0]);
   const position = useMemo(() => {
     if (sel.focused == null) return -1;
     for (let k = 0; k < rows.length; k++) if (rows[k] === sel.focused) return k;
@@ -106,10 +199,12 @@ export function InstanceList() {
     if (top < el.scrollTop) el.scrollTop = top;
     else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
   }, [position]);
-  // a new order starts at the top
+  // a new order starts at the top; only touched when scrolled (writing scrollTop forces a layout of the page:
+  // ~60 ms per lasso at 50,000 instances)
   useEffect(() => {
-    if (box.current) box.current.scrollTop = 0;
-    setScrollTop(0);
+    const el = box.current;
+    if (el && el.scrollTop !== 0) el.scrollTop = 0;
+    setScrollTop((s) => (s === 0 ? s : 0));
   }, [sort, desc, sel.selected]);
 
   const onKey = (e: React.KeyboardEvent) => {
@@ -123,9 +218,8 @@ export function InstanceList() {
     dispatch({ type: "focus", index: rows[k] });
   };
 
-  const size = rows.length;
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(size, Math.ceil((scrollTop + VIEW_HEIGHT) / ROW_HEIGHT) + OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((scrollTop + VIEW_HEIGHT) / ROW_HEIGHT) + OVERSCAN);
   const visible: number[] = [];
   for (let k = first; k < last; k++) visible.push(k);
   const sortLabel = SORTS.find((s) => s.value === sort)?.label ?? sort;

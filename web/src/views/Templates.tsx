@@ -1,7 +1,8 @@
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { paths, useDocument } from "../api";
 import { diverging, modalityColor, robustMaxAbs } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
+import { markFirstPaint, useAfterFirstPaint } from "../firstPaint";
 import { ACOUSTIC_GROUPS, faceFeatures, faceGeometry, itemGlyph, rosePetals, type ItemGlyph } from "../glyphs";
 import { useStore } from "../store";
 import { fmt, pct } from "../stats";
@@ -16,7 +17,11 @@ export function TemplatesView() {
   const { run, sel, mask, dispatch } = useStore();
   const hasTable = run.info.tables.includes("templates");
   const doc = useDocument<{ templates: Template[] }>(hasTable ? paths.templates(run.info.id) : null);
-  const contribDoc = useDocument<{ templates: TemplateContribution[] }>(hasTable ? contributionsPath(run.info.id) : null);
+  // the contributions fill in the bars after the templates are listed (first paint first)
+  const contribDoc = useDocument<{ templates: TemplateContribution[] }>(useAfterFirstPaint(run.info.id, hasTable ? contributionsPath(run.info.id) : null));
+  useEffect(() => {
+    if (doc.status !== "loading") markFirstPaint(run.info.id);
+  }, [doc.status, run.info.id]);
   const [polarity, setPolarity] = useState<"all" | "positive" | "negative">("all");
   const [modality, setModality] = useState<string>("all");
   const [sort, setSort] = useState<TemplateSortKey>("lift");
