@@ -314,3 +314,59 @@ def test_cells_of_the_additive_glass_box_are_its_known_terms(glass_run: Path) ->
         steps = rows[rows["feature"] == "*"].groupby("modality")["value"].sum()
         for m in NAMES:
             assert sum(v for k, v in got.items() if k[0] == m) == pytest.approx(steps[m], abs=1e-5), (i, m)
+
+
+@pytest.fixture(scope="module")
+def feature_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .fixtures import write_feature_run
+
+    return write_feature_run(tmp_path_factory.mktemp("serve-mixed") / "pairs", 80)
+
+
+def serve_with(monkeypatch: pytest.MonkeyPatch, runs: list[Path], spec: str) -> dict:
+    """``modalens serve RUNS --model SPEC`` up to the server start: what the server would have been given."""
+    import modalens.app.server
+    from modalens.cli.serve import serve_command
+
+    given: dict = {}
+    monkeypatch.setattr(modalens.app.server, "serve", lambda run_dirs, **kw: given.update(kw, run_dirs=run_dirs))
+    serve_command(runs, model=spec, open_browser=False)
+    return given
+
+
+def test_serve_an_interaction_model_with_a_feature_run_too(
+    run: Path, feature_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    given = serve_with(monkeypatch, [run, feature_run], SPEC)
+    assert given["run_dirs"] == [run, feature_run]  # both served
+    assert list(given["predictors"]) == [run.resolve()] and given["model"] is None
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "pairs" in line]
+    assert len(lines) == 1 and "served without an embedding model" in lines[0] and "unknown model" in lines[0]
+    assert "live model" in err and "interacting" in err
+
+
+def test_serve_an_embedding_model_with_an_interaction_run_too(
+    run: Path, feature_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from modalens.features.two_tower import TwoTowerModel
+
+    given = serve_with(monkeypatch, [run, feature_run], "two-tower")
+    assert isinstance(given["model"], TwoTowerModel) and given["predictors"] == {}
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "interacting" in line]
+    assert len(lines) == 1 and "served without a live model" in lines[0]
+    assert "embedding model two-tower on pairs" in err
+
+
+def test_a_model_spec_that_suits_no_served_run_is_an_error(
+    run: Path, feature_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import typer
+
+    with pytest.raises(typer.Exit) as done:
+        serve_with(monkeypatch, [run, feature_run], "no.such.module:factory")
+    assert done.value.exit_code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--model no.such.module:factory suits no served run" in err
+    assert "feature runs: unknown model" in err and "cannot import" in err

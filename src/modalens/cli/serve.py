@@ -70,7 +70,9 @@ def serve_command(
 
 def _load_models(run_dirs: list[Path], spec: str, device: str) -> tuple[object, dict]:
     """``--model`` by run kind: an embedder for feature runs, a predictor (with the run's own baselines) for each
-    interaction run it reproduces. A run it cannot serve live is named with the reason; none at all is an error."""
+    interaction run it reproduces. Runs of a kind the spec does not suit (an interaction model's spec next to a
+    feature run, or the reverse) are served without a live model, each with one line saying why; a spec that suits
+    no served run is an error."""
     from rich.markup import escape
 
     from modalens.cli.common import console, error_exit
@@ -80,27 +82,42 @@ def _load_models(run_dirs: list[Path], spec: str, device: str) -> tuple[object, 
         kinds = {p: read_run(p).kind for p in run_dirs}
     except RunError as exc:
         raise typer.BadParameter(str(exc), param_hint="RUN_DIRS") from exc
-    embedder = None
-    if any(k != "interaction" for k in kinds.values()):
+    features = [p for p, k in kinds.items() if k != "interaction"]
+    interaction = [p for p, k in kinds.items() if k == "interaction"]
+    embedder, embedder_error = None, None
+    if features:
         from modalens.cli.feature_inputs import check_model_spec, load_model
 
         try:
             check_model_spec(spec)
             embedder = load_model(spec, device=device)
-        except (ValueError, OSError, ImportError) as exc:
-            raise error_exit(exc) from exc
-    interaction = [p for p, k in kinds.items() if k == "interaction"]
-    if not interaction:
-        return embedder, {}
-    from modalens.cli.live_model import load_live_predictors
+        except (ValueError, OSError, ImportError, typer.BadParameter) as exc:
+            embedder_error = str(exc)
+    predictors: dict = {}
+    refused: dict[Path, str] = {}
+    if interaction:
+        from modalens.cli.live_model import load_live_predictors
 
-    predictors, refused = load_live_predictors(interaction, spec, device=device)
-    if not predictors:
-        raise error_exit(ValueError("; ".join(refused.values()) or f"--model {spec}: no run to serve live"))
+        predictors, refused = load_live_predictors(interaction, spec, device=device)
+    if embedder is None and not predictors:
+        reasons = ([f"feature runs: {embedder_error}"] if embedder_error else []) + list(refused.values())
+        raise error_exit(ValueError(f"--model {spec} suits no served run: " + "; ".join(reasons)))
+    if embedder_error is not None:
+        for path in features:
+            console.print(
+                f"[yellow]warning:[/yellow] {escape(path.name)} ({kinds[path]} run) is served without an embedding "
+                f"model: {escape(embedder_error)}"
+            )
     for path, reason in refused.items():
         console.print(f"[yellow]warning:[/yellow] {escape(path.name)} is served without a live model: {escape(reason)}")
     for path in predictors:
         console.print(f"live model {escape(spec)} on {escape(path.name)}: what-if answers in the instance view")
+    if embedder is not None:
+        for path in features:
+            console.print(
+                f"embedding model {escape(spec)} on {escape(path.name)}: "
+                "the Features query embeds new captions and images"
+            )
     return embedder, predictors
 
 
