@@ -372,3 +372,27 @@ def test_feature_x_step_cells_computed_with_a_model(browser, model_run: Path, sh
         page.locator("[data-testid=tracks]").screenshot(path=str(shots / "instance-cells-live.png"))
         page.close()
     assert not errors, errors
+
+
+def test_stored_cells_show_as_a_heat_map_without_a_model(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """A run explained with ``--granularities steps features cells``, served without ``--model``: every named
+    feature's cell is coloured by its stored attribution, with no compute button and no hint."""
+    from app.cells_fixtures import expected_cells, write_glass_cells_run
+
+    run = write_glass_cells_run(tmp_path)
+    want = expected_cells(run, 1)
+    errors: list[str] = []
+    with LiveServer([run]) as server:
+        page = open_instance(browser, server, 1, 1280, errors)
+        cells = page.evaluate(CELLS_JS)
+        coloured = [c for c in cells if c["bg"]]
+        assert len(coloured) == len(want)
+        for c in coloured:
+            step = int(c["title"].split(" at step ")[1].split(":")[0])
+            shown = float(c["title"].split("attribution ")[1].split(",")[0])
+            assert shown == pytest.approx(want[(c["modality"], step, c["feature"])], rel=5e-3, abs=1.5e-3), c
+        assert any(c["bg"] != "rgb(247, 247, 247)" for c in coloured)
+        assert page.locator("[data-testid=compute-cells]").count() == 0
+        assert page.locator("[data-testid=cells-hint]").count() == 0
+        page.close()
+    assert not errors, errors
