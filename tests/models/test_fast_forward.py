@@ -115,3 +115,19 @@ def test_a_module_that_counts_steps_is_left_whole_unless_it_says_otherwise() -> 
 def test_rows_per_call_must_be_a_positive_count(bad) -> None:
     with pytest.raises(PredictorError, match="rows_per_call"):
         TorchPredictor(torch.nn.Identity(), ["x"], rows_per_call=bad)
+
+
+def test_a_forked_child_gets_a_pool_of_its_own() -> None:
+    import multiprocessing as mp
+
+    values, masks = batch(n=30)
+    fast = predictor("mult", {}, rows_per_call=8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parent = fast.predict(values, masks)  # the parent's pool now exists
+        with mp.get_context("fork").Pool(1) as pool:
+            child = pool.apply_async(fast.predict, (values, masks)).get(timeout=60)
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(child, parent)

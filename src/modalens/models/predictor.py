@@ -366,13 +366,17 @@ def _trimmed(
     return cut_v, cut_m
 
 
-_POOLS: dict[int, Any] = {}
+_POOLS: dict[tuple[int, int], Any] = {}
 
 
 def _pool(workers: int) -> Any:
     """A lasting pool of ``workers`` threads whose torch (OpenMP) thread count is one: set once in each thread, as
-    OpenMP keeps it per thread, so the rest of the process keeps its own count."""
-    if workers not in _POOLS:
+    OpenMP keeps it per thread, so the rest of the process keeps its own count. One pool per process: a forked
+    child inherits the parent's pool without its threads."""
+    import os
+
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor
 
         import torch
@@ -380,8 +384,8 @@ def _pool(workers: int) -> Any:
         def single() -> None:
             torch.set_num_threads(1)
 
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="modalens-torch", initializer=single)
-    return _POOLS[workers]
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="modalens-torch", initializer=single)
+    return _POOLS[key]
 
 
 _ADAPTERS: list[tuple[Callable[[Any], bool], Callable[..., BasePredictor]]] = []
