@@ -145,6 +145,9 @@ ARM = """
     // two frames: the app draws the scatter in an effect, which React may run after the first frame
     const done = () => (d[key] ??= []).push(performance.now() - t0);
     requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0)));
+    // settled: every view has caught up (deferred renders included) once the page is next idle
+    const settled = () => (d[key + "_settled"] ??= []).push(performance.now() - t0);
+    requestAnimationFrame(() => requestAnimationFrame(() => requestIdleCallback(settled, { timeout: 5000 })));
   }, { capture: true, once: true });
 }
 """

@@ -1,4 +1,4 @@
-import { createContext, useContext, useMemo, useReducer, useRef, type Dispatch, type ReactNode } from "react";
+import { createContext, useContext, useDeferredValue, useEffect, useMemo, useReducer, useRef, type Dispatch, type ReactNode } from "react";
 import { initialSelection, selectionMask, selectionReducer, type Selection, type SelectionAction } from "./selection";
 import type { InstanceTable, Manifest, RunInfo } from "./types";
 
@@ -20,6 +20,8 @@ interface Store {
 }
 
 const Ctx = createContext<Store | null>(null);
+/** Runs from this many instances update their summarising views in a deferred render (useSettledSelection). */
+export const DEFER_FROM = 10_000;
 // The hovered instance changes on every pointer move: it has a context of its own, so only the views that show it
 // re-render on hover (with 50,000 instances, re-rendering every view per move cost tens of ms).
 const HoverCtx = createContext<number | null>(null);
@@ -40,8 +42,14 @@ export function StoreProvider(props: { run: RunData; runs: RunInfo[]; children: 
   if (!sameButHover(held.current, state)) held.current = state;
   const sel = held.current;
   const mask = useMemo(() => selectionMask(sel.selected, props.run.table.n), [sel.selected, props.run.table.n]);
-  // exposed read-only for the browser tests and the benchmark
-  (window as unknown as { __modalensSelection?: Selection }).__modalensSelection = state;
+  // exposed read-only for the browser tests and the benchmark; on a large run once every view has caught up with
+  // it (the summarising views then take the selection in a deferred render: useSettledSelection)
+  const big = props.run.table.n >= DEFER_FROM;
+  const settled = useDeferredValue(state);
+  if (!big) (window as unknown as { __modalensSelection?: Selection }).__modalensSelection = state;
+  useEffect(() => {
+    if (big) (window as unknown as { __modalensSelection?: Selection }).__modalensSelection = settled;
+  }, [big, settled]);
   const value = useMemo(() => ({ run: props.run, runs: props.runs, sel, mask, dispatch }), [props.run, props.runs, sel, mask]);
   return (
     <Ctx.Provider value={value}>
@@ -59,4 +67,16 @@ export function useStore(): Store {
   const s = useContext(Ctx);
   if (!s) throw new Error("useStore outside StoreProvider");
   return s;
+}
+
+/** The selection (indices and mask) for the views that summarise it: Summary, Templates, the instance list. The
+ * same values as `sel.selected` and `mask`, but they arrive in a deferred, interruptible render after the
+ * projection and the selection bar have shown the change (React's useDeferredValue), so a lasso's first frame does
+ * not wait for every panel to recompute (at 500,000 instances each panel is tens of ms). Runs under DEFER_FROM
+ * instances get the selection at once. */
+export function useSettledSelection(): { selected: Int32Array | null; mask: Uint8Array } {
+  const { run, sel, mask } = useStore();
+  const pair = useMemo(() => ({ selected: sel.selected, mask }), [sel.selected, mask]);
+  const deferred = useDeferredValue(pair);
+  return run.table.n >= DEFER_FROM ? deferred : pair; // a small run's panels are quick: no second render
 }

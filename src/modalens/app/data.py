@@ -175,12 +175,34 @@ class RunSource:
             # kept here too: at 500,000 instances (~64 MB) it can be over what the server's body cache takes
             if "instances.binary" not in self._cache:
                 self._cache["instances.binary"] = coltable.encode(*self._instances_columns())
+                self.warm_up()
             return self._cache["instances.binary"]
         if fmt != "json":
             raise ValueError(f"instance table format must be 'json' or 'binary', got {fmt!r}")
         if "instances" not in self._cache:
             self._cache["instances"] = dumps(self._instances_document())
         return self._cache["instances"]
+
+    WARM_UP_MIN = 20_000  # instances from which the first instance view is prepared in the background
+
+    def warm_up(self) -> None:
+        """On a large run, prepare what the first instance view needs (the rows of each instance, the dataset's raw
+        values: 10-25 s at 500,000 instances) in a background thread once the page has its instance table, so
+        opening an instance does not wait for it. Each part is built once (:meth:`once`): a request that needs one
+        still being built waits for that build, not for a second one."""
+        if self._cache.get("warm_up") or not self.run.has_table("instances") or self.n < self.WARM_UP_MIN:
+            return
+        self._cache["warm_up"] = True
+
+        def work() -> None:
+            try:
+                for name in ("feature_attributions", "modality_shapley", "coalitions", "interactions"):
+                    self._grouped(name)
+                self._dataset([])
+            except Exception:  # noqa: BLE001, S110 - the request that needs it builds it again and reports the error
+                pass
+
+        threading.Thread(target=work, name=f"modalens-warm-{self.run_id}", daemon=True).start()
 
     def _instances_document(self) -> dict[str, Any]:
         meta, cols = self._instances_columns()

@@ -7,7 +7,7 @@ import { Empty } from "../components/common";
 import { applyFilter, decodeFilter, describeCondition, describeFilter, encodeFilter, missingColumns, relaxations, type FilterSpec } from "../filters";
 import { columnsFor } from "../sliceApi";
 import { fmt, num } from "../stats";
-import { useStore } from "../store";
+import { useSettledSelection, useStore } from "../store";
 import type { Cell, InstanceTable } from "../types";
 import "./InstanceList.css";
 
@@ -159,7 +159,9 @@ function knownOrder(t: InstanceTable, sort: SortKey, desc: boolean): Int32Array 
 }
 
 export function InstanceList() {
-  const { run, sel, mask, dispatch } = useStore();
+  const { run, sel: urgent, dispatch } = useStore();
+  const { selected, mask } = useSettledSelection(); // deferred: the projection answers a lasso first
+  const sel = useMemo(() => ({ ...urgent, selected }), [urgent, selected]);
   const t = run.table;
   const [sort, setSort] = useState<SortKey>("abs_error");
   const [desc, setDesc] = useState(true);
@@ -199,11 +201,13 @@ export function InstanceList() {
     if (top < el.scrollTop) el.scrollTop = top;
     else if (top + ROW_HEIGHT > el.scrollTop + el.clientHeight) el.scrollTop = top + ROW_HEIGHT - el.clientHeight;
   }, [position]);
-  // a new order starts at the top; only touched when scrolled (writing scrollTop forces a layout of the page:
-  // ~60 ms per lasso at 50,000 instances)
+  // a new order starts at the top; the element is only touched when scrolled (writing or reading scrollTop forces
+  // a layout of the page: ~60-90 ms per lasso at 50,000 instances)
+  const scrolled = useRef(0); // the list's scrollTop as its scroll events last said (reading the element's own
+  // after a change of rows forces a layout too)
   useEffect(() => {
     const el = box.current;
-    if (el && el.scrollTop !== 0) el.scrollTop = 0;
+    if (el && scrolled.current !== 0) el.scrollTop = scrolled.current = 0;
     setScrollTop((s) => (s === 0 ? s : 0));
   }, [sort, desc, sel.selected]);
 
@@ -264,7 +268,7 @@ export function InstanceList() {
             aria-label={`instances sorted by ${sortLabel}; arrow keys open the next or previous`}
             aria-activedescendant={position >= 0 ? `irow-${rows[position]}` : undefined}
             style={{ height: Math.min(VIEW_HEIGHT, size * ROW_HEIGHT + 2) }}
-            onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+            onScroll={(e) => setScrollTop((scrolled.current = e.currentTarget.scrollTop))}
             onKeyDown={onKey}
           >
             <div className="vlist-inner" style={{ height: size * ROW_HEIGHT }}>

@@ -312,7 +312,7 @@ function SelectionExport() {
       (e: unknown) => setState(e instanceof Error ? e.message : String(e)),
     );
   };
-  const tooLarge = sel.selected !== null && sel.filter === null && encodeSelection(sel.selected) === null;
+  const tooLarge = useMemo(() => sel.selected !== null && sel.filter === null && encodeSelection(sel.selected) === null, [sel.selected, sel.filter]);
   return (
     <span className="selection-export">
       <span className="sub">{sel.selected ? `${sel.selected.length.toLocaleString()} selected` : "all instances"}:</span>

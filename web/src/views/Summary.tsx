@@ -1,7 +1,7 @@
 import { useMemo } from "react";
 import { TYPE_COLORS, TYPES, modalityColor, robustMaxAbs } from "../colors";
 import { Panel } from "../components/common";
-import { useStore } from "../store";
+import { useSettledSelection, useStore } from "../store";
 import { accuracy, extent, fmt, histogram, indicesOf, modalityImportance, num, pct, performance, typeStats, where } from "../stats";
 import { FeatureImportanceView } from "./FeatureImportance";
 import { DatasetMeasures, DominanceBars, MeasuresHelp } from "./SummaryMeasures";
@@ -9,10 +9,11 @@ import { DatasetMeasures, DominanceBars, MeasuresHelp } from "./SummaryMeasures"
 const W = 320;
 
 export function SummaryView() {
-  const { run, sel, dispatch } = useStore();
+  const { run, dispatch } = useStore();
+  const { selected } = useSettledSelection(); // deferred: the projection answers a lasso first
   const t = run.table;
   const all = useMemo(() => indicesOf(null, t.n), [t.n]);
-  const idx = useMemo(() => indicesOf(sel.selected, t.n), [sel.selected, t.n]);
+  const idx = useMemo(() => indicesOf(selected, t.n), [selected, t.n]);
   const perfAll = useMemo(() => performance(t.columns.label ?? [], t.columns.prediction ?? [], all), [t, all]);
   const perfSel = useMemo(() => performance(t.columns.label ?? [], t.columns.prediction ?? [], idx), [t, idx]);
   const impAll = useMemo(() => modalityImportance(t, all), [t, all]);
@@ -27,7 +28,7 @@ export function SummaryView() {
   }, [errors]);
   const hAll = useMemo(() => histogram(errors, all, lo, hi, 31), [errors, all, lo, hi]);
   const hSel = useMemo(() => histogram(errors, idx, lo, hi, 31), [errors, idx, lo, hi]);
-  const subset = sel.selected !== null;
+  const subset = selected !== null;
   const classification = run.manifest.dataset?.label_kind === "classification";
 
   const maxImp = Math.max(...impAll.map((d) => d.meanAbs), ...impSel.map((d) => d.meanAbs), 1e-9);

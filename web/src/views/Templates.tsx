@@ -4,7 +4,7 @@ import { diverging, modalityColor, robustMaxAbs } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { markFirstPaint, useAfterFirstPaint } from "../firstPaint";
 import { ACOUSTIC_GROUPS, faceFeatures, faceGeometry, itemGlyph, rosePetals, type ItemGlyph } from "../glyphs";
-import { useStore } from "../store";
+import { useSettledSelection, useStore } from "../store";
 import { fmt, pct } from "../stats";
 import { rankTemplates, type RankedTemplate, type TemplateContribution, type TemplateSortKey } from "../templateRank";
 import type { Template } from "../types";
@@ -14,7 +14,8 @@ const SHOWN = 150;
 const contributionsPath = (run: string) => `api/runs/${encodeURIComponent(run)}/template-contributions`;
 
 export function TemplatesView() {
-  const { run, sel, mask, dispatch } = useStore();
+  const { run, sel, dispatch } = useStore();
+  const { selected, mask } = useSettledSelection(); // deferred: the projection answers a lasso first
   const hasTable = run.info.tables.includes("templates");
   const doc = useDocument<{ templates: Template[] }>(hasTable ? paths.templates(run.info.id) : null);
   // the contributions fill in the bars after the templates are listed (first paint first)
@@ -31,7 +32,7 @@ export function TemplatesView() {
     () => (contribDoc.status === "ready" ? new Map(contribDoc.data.templates.map((c) => [c.template_id, c])) : null),
     [contribDoc],
   );
-  const selection = sel.selected ? mask : null;
+  const selection = selected ? mask : null;
   const rows = useMemo(() => {
     const kept = templates
       .filter((t) => polarity === "all" || t.polarity === polarity)
@@ -74,7 +75,7 @@ export function TemplatesView() {
           <option value="prediction">|mean prediction|</option>
         </select>
       </label>
-      {sel.selected && sort === "lift" && (
+      {selected && sort === "lift" && (
         <label title="Templates with fewer members in the selection are ranked last (lift is noisy on a few instances)">
           min. in sel.{" "}
           <input type="number" min={1} max={1000} value={minCount} onChange={(e) => setMinCount(Math.max(1, Number(e.target.value) || 1))} aria-label="minimum members in the selection" className="template-min" />
@@ -92,15 +93,15 @@ export function TemplatesView() {
     body = (
       <>
         <p className="note template-order" data-testid="template-order">
-          {sel.selected
+          {selected
             ? sort === "lift"
-              ? `Ranked by lift within the selection of ${sel.selected.length.toLocaleString()}: how much more often the selection holds a template than the whole run does (templates with fewer than ${minCount} selected members last).`
-              : `Sorted within the selection of ${sel.selected.length.toLocaleString()}.`
+              ? `Ranked by lift within the selection of ${selected.length.toLocaleString()}: how much more often the selection holds a template than the whole run does (templates with fewer than ${minCount} selected members last).`
+              : `Sorted within the selection of ${selected.length.toLocaleString()}.`
             : "Global order; select instances (lasso, type, a template) to rank templates by lift within the selection."}
         </p>
         <div className="template-head" aria-hidden>
           <span>Feature set</span>
-          <span>{sel.selected ? "In selection" : "Support"}</span>
+          <span>{selected ? "In selection" : "Support"}</span>
           <span>Mean pred.</span>
           <span>By modality</span>
         </div>
@@ -112,7 +113,7 @@ export function TemplatesView() {
               kinds={run.kinds}
               scale={scale}
               maxSupport={maxSupport}
-              hasSelection={sel.selected !== null}
+              hasSelection={selected !== null}
               active={active === `template #${r.template.template_id}`}
               onSelect={() => dispatch({ type: "select", indices: r.template.members, source: `template #${r.template.template_id}` })}
             />
