@@ -131,3 +131,96 @@ def test_a_forked_child_gets_a_pool_of_its_own() -> None:
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(child, parent)
+
+
+def walk_like(n_inst: int = 5, seed: int = 3) -> tuple[dict, dict]:
+    """Rows as attribution sends them: each instance's rows change one modality at a time (so most rows share two
+    of their three modality inputs with other rows), a modality blanked to zeros in some rows of every instance
+    (equal across instances of one length), plus an instance with no real step."""
+    values, masks = batch(n=n_inst, seed=seed)
+    rng = np.random.default_rng(seed)
+    out_v = {m: [] for m in DIMS}
+    out_m = {m: [] for m in DIMS}
+    for i in range(n_inst):
+        current = {m: values[m][i].copy() for m in DIMS}
+        for _ in range(12):
+            m = list(DIMS)[rng.integers(len(DIMS))]
+            step = rng.integers(12)
+            current[m][step] = 0.0 if rng.random() < 0.5 else rng.normal(size=DIMS[m])
+            for name in DIMS:
+                out_v[name].append(current[name].copy())
+                out_m[name].append(masks[name][i])
+    return {m: np.stack(v) for m, v in out_v.items()}, {m: np.stack(v) for m, v in out_m.items()}
+
+
+def plain_and_fast(model: torch.nn.Module, values: dict, masks: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    tensors = [torch.as_tensor(values[m]) for m in model.modalities]
+    mask_t = {m: torch.as_tensor(masks[m]) for m in model.modalities}
+    with torch.inference_mode():
+        fast = model(*tensors, masks=mask_t)
+    with torch.enable_grad():  # gradients on: the plain pass, module by module
+        plain = model(*tensors, masks=mask_t).detach()
+    return plain, fast
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pool": "last", "kernel_size": 3, "cross_layers": 2, "self_layers": 2}, {"heads": 2, "d_model": 8}],
+)
+def test_mult_inference_pass_equals_the_plain_pass_on_walk_rows(options) -> None:
+    from modalens.models.reference import _unique_rows
+
+    values, masks = walk_like()
+    torch.manual_seed(0)
+    model = build_model(make_config("mult", DIMS, **options)).eval()
+    with torch.no_grad():  # non-trivial layer norm affine maps, so folding them into the projections is tested
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.3)
+    # the batch repeats modality inputs, so the inference pass does share work
+    shared = _unique_rows(torch.as_tensor(values["text"]), torch.as_tensor(masks["text"]))
+    assert shared is not None and len(shared[0]) < len(values["text"])
+    plain, fast = plain_and_fast(model, values, masks)
+    assert torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, plain, atol=2e-6, rtol=1e-5)
+
+
+def test_mult_inference_pass_with_one_modality_and_all_rows_distinct() -> None:
+    values, masks = batch(n=17)
+    torch.manual_seed(0)
+    one = build_model(make_config("mult", {"text": DIMS["text"]})).eval()
+    plain, fast = plain_and_fast(one, {"text": values["text"]}, {"text": masks["text"]})
+    torch.testing.assert_close(fast, plain, atol=2e-6, rtol=1e-5)
+    model = build_model(make_config("mult", DIMS)).eval()
+    plain, fast = plain_and_fast(model, values, masks)
+    torch.testing.assert_close(fast, plain, atol=2e-6, rtol=1e-5)
+
+
+def test_distinct_rows_are_found_exactly() -> None:
+    from modalens.models.reference import _unique_rows
+
+    x = torch.zeros(6, 3, 2)
+    x[1, 0, 0] = 1.0
+    x[4] = x[1]
+    x[5, 2, 1] = 1e-30  # differs from row 0 by less than the projection resolves in a sum with larger values
+    mask = torch.ones(6, 3, dtype=torch.bool)
+    mask[3, 2] = False  # same values as row 0, another mask
+    first, inverse = _unique_rows(x, mask)
+    groups = sorted(sorted(np.flatnonzero(inverse.numpy() == k).tolist()) for k in range(len(first)))
+    assert groups == [[0, 2], [1, 4], [3], [5]]
+    assert _unique_rows(x[:2], mask[:2]) is None  # all distinct: nothing to share
+
+
+def test_a_hooked_mult_model_takes_the_plain_pass_and_its_hooks_fire() -> None:
+    values, masks = walk_like()
+    torch.manual_seed(0)
+    model = build_model(make_config("mult", DIMS)).eval()
+    seen = []
+    handle = model.cross["t0_s1"][0].norm_q.register_forward_hook(lambda _m, _a, out: seen.append(out.shape))
+    try:
+        plain, fast = plain_and_fast(model, values, masks)
+    finally:
+        handle.remove()
+    assert len(seen) == 2  # fired in both passes: the inference pass stood aside
+    torch.testing.assert_close(fast, plain)

@@ -584,6 +584,8 @@ class MulTLike(ReferenceModel):
         self.embed_drop = nn.Dropout(config.dropout)
 
     def fuse(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        if not self.training and not torch.is_grad_enabled() and not _hooked(self):
+            return _MulTInference(self).fuse(xs, masks)
         cfg: MulTConfig = self.config  # type: ignore[assignment]
         streams = []
         for conv, x, m in zip(self.project, xs, masks, strict=True):
@@ -606,6 +608,213 @@ class MulTLike(ReferenceModel):
             z = self.norm_out[t](z)
             pooled.append(masked_mean(z, m_t) if cfg.pool == "mean" else last_real(z, m_t))
         return self.head(torch.cat(pooled, dim=-1))
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether a forward hook watches the module or any part of it (the inference path below skips submodules'
+    ``forward``, so a hooked model takes the plain path, where every hook fires)."""
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in _parts(module))
+
+
+def _parts(module: nn.Module) -> list[nn.Module]:
+    """The module and all its submodules, listed once (walking the tree at each call costs more than the check;
+    the reference models do not gain submodules after they are built)."""
+    found = module.__dict__.get("_modalens_parts")
+    if found is None:
+        found = list(module.modules())
+        module.__dict__["_modalens_parts"] = found
+    return found
+
+
+def _folded(norm: nn.LayerNorm, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``linear(norm(x), weight, bias)`` as ``linear(n(x), w, b)`` with ``n`` the layer norm without its affine map:
+    ``w = weight * gamma``, ``b = bias + weight @ beta``. Layer norms shared by several projections are then
+    computed once, and the affine pass over the activations is saved."""
+    return weight * norm.weight, bias + weight @ norm.bias
+
+
+def _unique_rows(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Rows of ``x [B, T, D]`` with the same values and mask: ``(first, inverse)`` with ``x[first][inverse]`` equal
+    to ``x`` (and the masks too), or None when every row differs. Compared bit for bit (a sort of the rows), so rows
+    are shared only when they are equal."""
+    b = x.shape[0]
+    flat = torch.cat([x.reshape(b, -1), mask.to(x.dtype)], dim=1)
+    rows, inverse = torch.unique(flat, dim=0, return_inverse=True)
+    if len(rows) == b:
+        return None
+    first = torch.empty(len(rows), dtype=torch.long, device=x.device).scatter_(
+        0, inverse, torch.arange(b, device=x.device)
+    )
+    return first, inverse
+
+
+_SOFTMAX_RANGE = 60.0
+"""Largest |attention score| for which :func:`_attention` exponentiates without shifting: exp(-60) is a normal
+float32 number and a sum of up to 10^12 terms of exp(60) stays finite."""
+
+
+def _attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    """Softmax attention of projected ``query [B, Tq, H, hd]`` (scale folded in) over ``key``/``value``
+    ``[B, Tk, H, hd]``, skipping keys where ``pad [B, Tk]``; returns the heads side by side, ``[B, Tq, H * hd]``."""
+    b, t_q, heads, hd = query.shape
+    scores = torch.matmul(query.transpose(1, 2), key.permute(0, 2, 3, 1))  # [B, H, Tq, Tk]
+    if bool(pad.any()):  # rows of one call mostly share their length: often no key is padding
+        scores.masked_fill_(pad[:, None, None, :], float("-inf"))
+    # softmax by hand, in place: torch's CPU kernel is slow over a last axis this short. The usual shift by each
+    # row's maximum only keeps exp() in range; when no score can leave [-60, 60] (|q . k| <= |q| |k|, over the
+    # largest norms) exp() is in range without it (no overflow, no subnormals) and the costly short-axis maximum
+    # is skipped -- the same softmax up to float rounding.
+    bound = torch.linalg.vector_norm(query, dim=-1).amax() * torch.linalg.vector_norm(key, dim=-1).amax()
+    if float(bound) > _SOFTMAX_RANGE:
+        scores.sub_(scores.amax(-1, keepdim=True))
+    weights = scores.exp_()
+    weights = weights.div_(weights.sum(-1, keepdim=True))
+    return torch.matmul(weights, value.transpose(1, 2)).transpose(1, 2).reshape(b, t_q, heads * hd)
+
+
+class _MulTInference:
+    """:class:`MulTLike`'s forward pass at inference, computing each intermediate once.
+
+    The same weights and, up to float rounding, the same outputs as the plain pass (tests/models/test_fast_forward.py)
+    -- but for the batches attribution sends, where most rows of an instance differ from others in one modality only:
+
+    - each modality's distinct inputs in the batch are encoded once (projection, layer norm, the queries and keys of
+      every first cross-modal block that reads it), and each (target, source) block runs once per distinct pair of
+      inputs; the results are gathered back to the rows (the blocks after a target's merge read all modalities, so
+      they run on every row);
+    - the layer norms' affine maps are folded into the projections that follow them, so a stream's layer norm is
+      computed once for all the blocks that read it, and the queries (keys and values) of the blocks sharing a
+      target (source) come from one product.
+    """
+
+    def __init__(self, model: MulTLike) -> None:
+        self.model = model
+        cfg: MulTConfig = model.config  # type: ignore[assignment]
+        self.d, self.heads = cfg.d_model, cfg.heads
+        self.scale = (self.d // self.heads) ** -0.5
+
+    def _block_qkv(self, block: AttentionBlock) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A block's query and key/value projections with its layer norms folded in and the scale in the query."""
+        d, w, bias = self.d, block.attn.in_proj_weight, block.attn.in_proj_bias
+        wq, bq = _folded(block.norm_q, w[:d] * self.scale, bias[:d] * self.scale)
+        wkv, bkv = _folded(block.norm_kv, w[d:], bias[d:])
+        return wq, bq, wkv, bkv
+
+    def _finish(
+        self, block: AttentionBlock, q: torch.Tensor, heads_out: torch.Tensor, empty: torch.Tensor
+    ) -> torch.Tensor:
+        """The rest of a block after attention: output projection, residual, feed-forward (norm folded in)."""
+        a = block.attn.out_proj(heads_out)
+        if bool(empty.any()):
+            a = a * (~empty).to(a.dtype)[:, None, None]
+        q = q + a
+        w1, b1 = _folded(block.norm_ff, block.ff[0].weight, block.ff[0].bias)
+        hidden = torch.relu_(nn.functional.linear(nn.functional.layer_norm(q, (self.d,)), w1, b1))
+        return q + block.ff[3](hidden)
+
+    def _block(self, block: AttentionBlock, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
+        """One whole block (queries and keys from different inputs, or the same)."""
+        wq, bq, wkv, bkv = self._block_qkv(block)
+        b, t_q, d = q.shape
+        nq = nn.functional.layer_norm(q, (d,))
+        nkv = nq if kv is q else nn.functional.layer_norm(kv, (d,))
+        if kv is q:  # self-attention: one product for queries, keys and values
+            qkv = nn.functional.linear(nq, torch.cat([wq, wkv]), torch.cat([bq, bkv]))
+            query, key, value = qkv.view(b, t_q, 3, self.heads, d // self.heads).unbind(2)
+        else:
+            query = nn.functional.linear(nq, wq, bq).view(b, t_q, self.heads, d // self.heads)
+            key, value = nn.functional.linear(nkv, wkv, bkv).view(b, -1, 2, self.heads, d // self.heads).unbind(2)
+        empty = ~kv_mask.any(1)
+        pad = ~kv_mask & ~empty.unsqueeze(1)
+        return self._finish(block, q, _attention(query, key, value, pad), empty)
+
+    def fuse(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        model, d, heads = self.model, self.d, self.heads
+        cfg: MulTConfig = model.config  # type: ignore[assignment]
+        hd = d // heads
+        # distinct inputs per modality, and each encoded once
+        groups = [_unique_rows(x, m) for x, m in zip(xs, masks, strict=True)]
+        firsts = [g[0] if g is not None else None for g in groups]
+        inverses = [g[1] if g is not None else None for g in groups]
+        streams, stream_masks = [], []
+        for conv, x, m, first in zip(model.project, xs, masks, firsts, strict=True):
+            if first is not None:
+                x, m = x.index_select(0, first), m.index_select(0, first)
+            h = conv(x.transpose(1, 2)).transpose(1, 2)
+            h = h * math.sqrt(d) + sinusoidal_positions(h.shape[1], d, h.device)
+            streams.append(h * m.unsqueeze(-1).to(h.dtype))
+            stream_masks.append(m)
+        normed = [nn.functional.layer_norm(h, (d,)) for h in streams]
+        # the first cross-modal block of every pair: queries by target, keys and values by source, one product each
+        first_blocks = {pair: model.cross[f"t{pair[0]}_s{pair[1]}"][0] for pair in model.pairs}
+        proj = {pair: self._block_qkv(block) for pair, block in first_blocks.items()}
+        n = len(xs)
+        queries, keyvalues = {}, {}
+        for i in range(n):
+            as_target = [p for p in model.pairs if p[0] == i]
+            if as_target:
+                w = torch.cat([proj[p][0] for p in as_target])
+                bias = torch.cat([proj[p][1] for p in as_target])
+                out = nn.functional.linear(normed[i], w, bias).split(d, dim=-1)
+                queries.update(zip(as_target, out, strict=True))
+            as_source = [p for p in model.pairs if p[1] == i]
+            if as_source:
+                w = torch.cat([proj[p][2] for p in as_source])
+                bias = torch.cat([proj[p][3] for p in as_source])
+                out = nn.functional.linear(normed[i], w, bias).split(2 * d, dim=-1)
+                keyvalues.update(zip(as_source, out, strict=True))
+        pooled = []
+        for t in range(n):
+            merge = model.merge[t]
+            z = None
+            for k, s in enumerate(s for tt, s in model.pairs if tt == t):
+                rows_t, rows_s, back = _pair_rows(inverses[t], inverses[s], len(streams[t]), len(streams[s]))
+                query, kv = queries[(t, s)], keyvalues[(t, s)]
+                q_in, m_s = streams[t], stream_masks[s]
+                if rows_t is not None:
+                    query, q_in = query.index_select(0, rows_t), q_in.index_select(0, rows_t)
+                if rows_s is not None:
+                    kv, m_s = kv.index_select(0, rows_s), m_s.index_select(0, rows_s)
+                b, t_q = query.shape[:2]
+                key, value = kv.reshape(b, -1, 2, heads, hd).unbind(2)
+                empty = ~m_s.any(1)
+                pad = ~m_s & ~empty.unsqueeze(1)
+                blocks = model.cross[f"t{t}_s{s}"]
+                q = self._finish(blocks[0], q_in, _attention(query.reshape(b, t_q, heads, hd), key, value, pad), empty)
+                kv_in = streams[s] if rows_s is None else streams[s].index_select(0, rows_s)
+                for block in blocks[1:]:
+                    q = self._block(block, q, kv_in, m_s)
+                # the merge is linear: apply each source's part of it on the distinct rows, then gather
+                part = nn.functional.linear(q, merge.weight[:, k * d : (k + 1) * d])
+                if back is not None:
+                    part = part.index_select(0, back)
+                z = part if z is None else z + part
+            z = z + merge.bias
+            m_t = masks[t]
+            for block in model.self_attn[t]:
+                z = self._block(block, z, z, m_t)
+            z = model.norm_out[t](z)
+            pooled.append(masked_mean(z, m_t) if cfg.pool == "mean" else last_real(z, m_t))
+        return model.head(torch.cat(pooled, dim=-1))
+
+
+def _pair_rows(
+    inv_t: torch.Tensor | None, inv_s: torch.Tensor | None, n_t: int, n_s: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """For a (target, source) block over a batch whose rows map to distinct target and source inputs (``inv_t``,
+    ``inv_s``; None: the identity): the distinct (target, source) pairs, as rows of each side's distinct inputs, and
+    the pair of each batch row. None for the identity."""
+    if inv_t is None and inv_s is None:
+        return None, None, None
+    batch = len(inv_t if inv_t is not None else inv_s)
+    it = inv_t if inv_t is not None else torch.arange(batch, device=inv_s.device)
+    is_ = inv_s if inv_s is not None else torch.arange(batch, device=it.device)
+    pairs, back = torch.unique(it * n_s + is_, return_inverse=True)
+    return pairs // n_s, pairs % n_s, back
 
 
 ARCHITECTURES: Registry[type[ReferenceModel]] = Registry("architecture")
