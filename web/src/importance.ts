@@ -1,6 +1,7 @@
 // Pure logic of the Summary's measures: global feature importance (ranking with a minimum support), dominance and
 // |Shapley| shares per modality, and the run's dataset measures (EMAP, PID) read from its manifest.
 
+import { codesOf } from "./stats";
 import type { Cell, InstanceTable } from "./types";
 
 /** One named feature or word of `GET/POST api/runs/{run}/feature-importance` (src/modalens/app/importance.py). */
@@ -74,11 +75,24 @@ export interface DominanceStat {
 export function dominanceByModality(table: InstanceTable, idx: ArrayLike<number>): DominanceStat[] {
   const types = table.columns.interaction_type ?? [];
   const dom = table.columns.dominant_modality ?? [];
-  const count: Record<string, number> = {};
+  // the dominant modality of each distinct (type, dominant) pair, looked up by codes built once per column
+  const tc = codesOf(types, "");
+  const dc = codesOf(dom, "");
+  const width = dc.values.length;
+  const pairCount = new Float64Array(tc.values.length * width);
   for (let k = 0; k < idx.length; k++) {
-    const m = dominantOf(types[idx[k]], dom[idx[k]]);
-    if (m !== null) count[m] = (count[m] ?? 0) + 1;
+    const i = idx[k];
+    pairCount[tc.codes[i] * width + dc.codes[i]]++;
   }
+  const count: Record<string, number> = {};
+  for (let a = 0; a < tc.values.length; a++)
+    for (let b = 0; b < width; b++) {
+      const c = pairCount[a * width + b];
+      if (!c) continue;
+      const d = dc.values[b];
+      const mod = dominantOf(tc.values[a] === "" ? null : tc.values[a], d === "" ? null : d);
+      if (mod !== null) count[mod] = (count[mod] ?? 0) + c;
+    }
   const mods = [...table.modalities, ...Object.keys(count).filter((m) => !table.modalities.includes(m))];
   return mods.map((m) => ({ modality: m, count: count[m] ?? 0, share: idx.length ? (count[m] ?? 0) / idx.length : 0 }));
 }
@@ -95,23 +109,25 @@ export function dominatedBy(table: InstanceTable, modality: string): number[] {
 /** Mean over a subset of each modality's share of |Shapley| (|φ_m| / Σ|φ|; instances with Σ|φ| = 0 skipped). */
 export function shapleyShares(table: InstanceTable, idx: ArrayLike<number>): { modality: string; share: number }[] {
   const mods = table.modalities;
-  const sums = new Array(mods.length).fill(0);
+  const m = mods.length;
+  const sums = new Float64Array(m);
+  const abs = new Float64Array(m);
   let n = 0;
-  const cols = mods.map((m) => table.shapley[m] ?? []);
+  const cols = mods.map((mod) => table.shapley[mod] ?? []);
   for (let k = 0; k < idx.length; k++) {
+    const i = idx[k];
     let total = 0;
-    for (const col of cols) {
-      const v = col[idx[k]];
-      if (v != null && Number.isFinite(v)) total += Math.abs(v);
+    for (let j = 0; j < m; j++) {
+      const v = cols[j][i];
+      const a = v != null && Number.isFinite(v) ? Math.abs(v) : 0;
+      abs[j] = a;
+      total += a;
     }
     if (!(total > 0)) continue;
-    cols.forEach((col, j) => {
-      const v = col[idx[k]];
-      if (v != null && Number.isFinite(v)) sums[j] += Math.abs(v) / total;
-    });
+    for (let j = 0; j < m; j++) sums[j] += abs[j] / total;
     n++;
   }
-  return mods.map((m, j) => ({ modality: m, share: n ? sums[j] / n : NaN }));
+  return mods.map((mod, j) => ({ modality: mod, share: n ? sums[j] / n : NaN }));
 }
 
 // -- dataset measures (manifest.dataset_measures, written by `modalens explain --emap --pid`) --------------------

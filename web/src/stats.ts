@@ -128,25 +128,58 @@ export interface TypeStat {
 export function typeStats(table: InstanceTable, idx: ArrayLike<number>, types: string[]): TypeStat[] {
   const t = table.columns.interaction_type ?? [];
   const err = table.columns.abs_error ?? [];
-  const count: Record<string, number> = {};
-  const errSum: Record<string, number> = {};
-  const errN: Record<string, number> = {};
+  // per-instance type codes, built once per column: a selection change then only counts codes (no string keys)
+  const { codes, values } = codesOf(t, "none");
+  const count = new Float64Array(values.length);
+  const errSum = new Float64Array(values.length);
+  const errN = new Float64Array(values.length);
   for (let k = 0; k < idx.length; k++) {
-    const ty = String(t[idx[k]] ?? "none");
-    count[ty] = (count[ty] ?? 0) + 1;
-    const e = num(err[idx[k]]);
+    const i = idx[k];
+    const c = codes[i];
+    count[c]++;
+    const e = num(err[i]);
     if (Number.isFinite(e)) {
-      errSum[ty] = (errSum[ty] ?? 0) + e;
-      errN[ty] = (errN[ty] ?? 0) + 1;
+      errSum[c] += e;
+      errN[c]++;
     }
   }
-  const all = [...types, ...Object.keys(count).filter((k) => !types.includes(k))];
-  return all.map((ty) => ({
-    type: ty,
-    count: count[ty] ?? 0,
-    share: idx.length ? (count[ty] ?? 0) / idx.length : 0,
-    mae: errN[ty] ? errSum[ty] / errN[ty] : NaN,
-  }));
+  const seen = values.filter((_, c) => count[c] > 0);
+  const all = [...types, ...seen.filter((k) => !types.includes(k))];
+  const code = new Map(values.map((v, c) => [v, c]));
+  return all.map((ty) => {
+    const c = code.get(ty);
+    const n = c === undefined ? 0 : count[c];
+    return { type: ty, count: n, share: idx.length ? n / idx.length : 0, mae: c !== undefined && errN[c] ? errSum[c] / errN[c] : NaN };
+  });
+}
+
+const codeCache = new WeakMap<object, Map<string, { codes: Int32Array; values: string[] }>>();
+
+/** A text column as integer codes (`String(value ?? missing)`, codes in order of first appearance), built once per
+ * column object and cached: per-selection statistics then count codes instead of hashing strings. */
+export function codesOf(col: ArrayLike<Cell>, missing: string): { codes: Int32Array; values: string[] } {
+  let byMissing = codeCache.get(col as object);
+  if (!byMissing) codeCache.set(col as object, (byMissing = new Map()));
+  let found = byMissing.get(missing);
+  if (!found) {
+    const codes = new Int32Array(col.length);
+    const values: string[] = [];
+    const index = new Map<string, number>();
+    for (let i = 0; i < col.length; i++) {
+      const v = col[i];
+      const key = v == null ? missing : String(v);
+      let c = index.get(key);
+      if (c === undefined) {
+        c = values.length;
+        index.set(key, c);
+        values.push(key);
+      }
+      codes[i] = c;
+    }
+    found = { codes, values };
+    byMissing.set(missing, found);
+  }
+  return found;
 }
 
 /** Instances whose column equals a value. */

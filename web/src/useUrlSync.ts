@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { applyFilter, decodeFilter, describeFilter, encodeFilter, missingColumns } from "./filters";
 import { isColorBy } from "./selection";
 import { columnsFor } from "./sliceApi";
-import { useStore } from "./store";
+import { DEFER_FROM, useStore } from "./store";
 import { decodeSelection, encodeSelection, parseState, writeParams } from "./urlState";
 
 export type Tab = "explore" | "compare";
@@ -61,15 +61,20 @@ export function useUrlSync(tab: Tab, setTab: (t: Tab) => void): string | null {
 
   useEffect(() => {
     if (!restored.current) return;
-    writeParams({
-      run: run.info.id,
-      tab: tab === "explore" ? null : tab,
-      slice: sel.filter || null,
-      sel: sel.selected && sel.filter === null ? encodeSelection(sel.selected) : null,
-      open: sel.focused === null ? null : String(sel.focused),
-      color: sel.colorBy === "type" ? null : sel.colorBy,
-    });
-  }, [run.info.id, tab, sel.selected, sel.filter, sel.focused, sel.colorBy]);
+    const write = () =>
+      writeParams({
+        run: run.info.id,
+        tab: tab === "explore" ? null : tab,
+        slice: sel.filter || null,
+        sel: sel.selected && sel.filter === null ? encodeSelection(sel.selected) : null,
+        open: sel.focused === null ? null : String(sel.focused),
+        color: sel.colorBy === "type" ? null : sel.colorBy,
+      });
+    if (n < DEFER_FROM || typeof window.requestIdleCallback !== "function") return write();
+    // a large run: off the interaction's path (history.replaceState costs ~10 ms here), the last state only
+    const id = window.requestIdleCallback(write, { timeout: 500 });
+    return () => window.cancelIdleCallback(id);
+  }, [run.info.id, tab, sel.selected, sel.filter, sel.focused, sel.colorBy, n]);
 
   return problem;
 }

@@ -1,13 +1,14 @@
 // Every instance of the selection (all N without one) in a windowed list: fixed-height rows, only the visible ones
 // (plus a margin) in the page, so 500,000 rows scroll as smoothly as 50. Sortable; arrow keys move the open instance.
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useMemo, useRef, useState, type Dispatch } from "react";
 import { TYPE_COLORS } from "../colors";
 import { Empty } from "../components/common";
 import { applyFilter, decodeFilter, describeCondition, describeFilter, encodeFilter, missingColumns, relaxations, type FilterSpec } from "../filters";
 import { columnsFor } from "../sliceApi";
 import { fmt, num } from "../stats";
-import { useSettledSelection, useStore } from "../store";
+import type { SelectionAction } from "../selection";
+import { useSettledSelection, useStore, type RunData } from "../store";
 import type { Cell, InstanceTable } from "../types";
 import "./InstanceList.css";
 
@@ -161,7 +162,20 @@ function knownOrder(t: InstanceTable, sort: SortKey, desc: boolean): Int32Array 
 export function InstanceList() {
   const { run, sel: urgent, dispatch } = useStore();
   const { selected, mask } = useSettledSelection(); // deferred: the projection answers a lasso first
-  const sel = useMemo(() => ({ ...urgent, selected }), [urgent, selected]);
+  return <InstanceListBody run={run} dispatch={dispatch} selected={selected} mask={mask} focused={urgent.focused} filter={urgent.filter} />;
+}
+
+// memo: the urgent render of a selection change (where `selected` is still the old one) skips the list
+const InstanceListBody = memo(function InstanceListBody(props: {
+  run: RunData;
+  dispatch: Dispatch<SelectionAction>;
+  selected: Int32Array | null;
+  mask: Uint8Array;
+  focused: number | null;
+  filter: string | null;
+}) {
+  const { run, dispatch, mask } = props;
+  const sel = { selected: props.selected, focused: props.focused, filter: props.filter };
   const t = run.table;
   const [sort, setSort] = useState<SortKey>("abs_error");
   const [desc, setDesc] = useState(true);
@@ -285,7 +299,7 @@ export function InstanceList() {
       )}
     </div>
   );
-}
+});
 
 function Row(props: { t: InstanceTable; i: number; k: number; active: boolean; onOpen: () => void; onHover: (i: number | null) => void }) {
   const { t, i } = props;

@@ -1,7 +1,8 @@
-import { useMemo } from "react";
+import { memo, useMemo, type Dispatch } from "react";
 import { TYPE_COLORS, TYPES, modalityColor, robustMaxAbs } from "../colors";
 import { Panel } from "../components/common";
-import { useSettledSelection, useStore } from "../store";
+import type { SelectionAction } from "../selection";
+import { useSettledSelection, useStore, type RunData } from "../store";
 import { accuracy, extent, fmt, histogram, indicesOf, modalityImportance, num, pct, performance, typeStats, where } from "../stats";
 import { FeatureImportanceView } from "./FeatureImportance";
 import { DatasetMeasures, DominanceBars, MeasuresHelp } from "./SummaryMeasures";
@@ -11,6 +12,12 @@ const W = 320;
 export function SummaryView() {
   const { run, dispatch } = useStore();
   const { selected } = useSettledSelection(); // deferred: the projection answers a lasso first
+  return <SummaryBody run={run} dispatch={dispatch} selected={selected} />;
+}
+
+// memo: the urgent render of a selection change (where `selected` is still the old one) skips the whole panel
+const SummaryBody = memo(function SummaryBody(props: { run: RunData; dispatch: Dispatch<SelectionAction>; selected: Int32Array | null }) {
+  const { run, dispatch, selected } = props;
   const t = run.table;
   const all = useMemo(() => indicesOf(null, t.n), [t.n]);
   const idx = useMemo(() => indicesOf(selected, t.n), [selected, t.n]);
@@ -119,7 +126,7 @@ export function SummaryView() {
       <MeasuresHelp />
     </Panel>
   );
-}
+});
 
 function Metric(props: { label: string; all: string; sel: string | null }) {
   return (

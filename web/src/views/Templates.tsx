@@ -1,10 +1,11 @@
-import { useEffect, useMemo, useState } from "react";
+import { memo, useEffect, useMemo, useState, type Dispatch } from "react";
 import { paths, useDocument } from "../api";
 import { diverging, modalityColor, robustMaxAbs } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { markFirstPaint, useAfterFirstPaint } from "../firstPaint";
 import { ACOUSTIC_GROUPS, faceFeatures, faceGeometry, itemGlyph, rosePetals, type ItemGlyph } from "../glyphs";
-import { useSettledSelection, useStore } from "../store";
+import type { SelectionAction } from "../selection";
+import { useSettledSelection, useStore, type RunData } from "../store";
 import { fmt, pct } from "../stats";
 import { rankTemplates, type RankedTemplate, type TemplateContribution, type TemplateSortKey } from "../templateRank";
 import type { Template } from "../types";
@@ -16,6 +17,13 @@ const contributionsPath = (run: string) => `api/runs/${encodeURIComponent(run)}/
 export function TemplatesView() {
   const { run, sel, dispatch } = useStore();
   const { selected, mask } = useSettledSelection(); // deferred: the projection answers a lasso first
+  const active = sel.source?.startsWith("template #") ? sel.source : null;
+  return <TemplatesBody run={run} dispatch={dispatch} selected={selected} mask={mask} active={active} />;
+}
+
+// memo: the urgent render of a selection change (where `selected` is still the old one) skips the whole panel
+const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatch: Dispatch<SelectionAction>; selected: Int32Array | null; mask: Uint8Array; active: string | null }) {
+  const { run, dispatch, selected, mask, active } = props;
   const hasTable = run.info.tables.includes("templates");
   const doc = useDocument<{ templates: Template[] }>(hasTable ? paths.templates(run.info.id) : null);
   // the contributions fill in the bars after the templates are listed (first paint first)
@@ -41,7 +49,6 @@ export function TemplatesView() {
   }, [templates, polarity, modality, sort, minCount, selection, contributions, run.table]);
   const scale = useMemo(() => robustMaxAbs(rows.flatMap((r) => [r.template.mean_attribution, ...r.contributions.map((c) => c.value)])), [rows]);
   const maxSupport = useMemo(() => Math.max(1e-9, ...rows.map((r) => r.selectionSupport)), [rows]);
-  const active = sel.source?.startsWith("template #") ? sel.source : null;
   const source = rows.find((r) => r.contributionSource !== "none")?.contributionSource ?? "none";
 
   const controls = (
@@ -129,7 +136,7 @@ export function TemplatesView() {
       {body}
     </Panel>
   );
-}
+});
 
 function TemplateRow(props: { row: RankedTemplate; kinds: Record<string, string>; scale: number; maxSupport: number; hasSelection: boolean; active: boolean; onSelect: () => void }) {
   const { row: r, scale } = props;
