@@ -38,7 +38,8 @@ Three methods, registered in the one method registry (:mod:`modalens.interaction
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
@@ -399,9 +400,22 @@ def _evaluate(
 ) -> np.ndarray:
     """Model outputs ``[R, K]`` for rows ``(inst[r], keep[r])``: dataset row ``inst[r]`` with the player slots where
     ``keep[r]`` is False replaced by the baseline (padded steps and special tokens always keep their values)."""
+    batches = _inputs(predictor, dataset, layout, inst, keep, batch_size)
+    return np.concatenate([predictor.predict(values, masks) for values, masks in batches], axis=0)
+
+
+def _inputs(
+    predictor: Predictor,
+    dataset: MultimodalDataset,
+    layout: _Layout,
+    inst: np.ndarray,
+    keep: np.ndarray,
+    batch_size: int,
+) -> Iterator[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """The model inputs :func:`_evaluate` predicts on, as ``(values, masks)`` batches of at most ``batch_size``
+    rows (fewer for very wide inputs), made as they are asked for."""
     cells_per_row = sum(int(np.prod(dataset[m].values.shape[1:])) for m in layout.names)
     step = max(1, min(batch_size, MAX_BATCH_CELLS // max(cells_per_row, 1)))
-    outs = []
     for start in range(0, len(inst), step):
         rows, k = inst[start : start + step], keep[start : start + step]
         values, masks = {}, {}
@@ -431,8 +445,7 @@ def _evaluate(
                 cell = part[:, None, :] | ~real[:, :, None]
                 values[m] = predictor.masker.apply(m, modality.values[rows], cell)
             masks[m] = real
-        outs.append(predictor.predict(values, masks))
-    return np.concatenate(outs, axis=0)
+        yield values, masks
 
 
 def _chunks(sizes: np.ndarray, budget: int) -> Iterator[slice]:
@@ -550,13 +563,29 @@ def _run_chunked(
     words = _Words(dataset, layout, rows, with_se)
     n_eval, done = 0, 0
     bar = tqdm(total=n, desc=desc, unit="inst", disable=not progress, leave=False)
+
+    cells_per_row = sum(int(np.prod(dataset[m].values.shape[1:])) for m in layout.names)
+
+    def prepare(sl: slice) -> tuple[np.ndarray, list, np.ndarray, Iterable]:
+        groups = _player_groups(dataset, layout, rows[sl])
+        plans = [plan(int(r), g) for r, g in zip(rows[sl], groups, strict=True)]
+        keep = np.concatenate([k for k, _ in plans], axis=0)
+        inst = np.repeat(rows[sl], [len(k) for k, _ in plans])
+        batches = _inputs(predictor, dataset, layout, inst, keep, batch_size)
+        # a chunk's inputs are made ahead only when they fit one batch's memory; wider ones as they are predicted
+        return groups, plans, inst, list(batches) if len(inst) * cells_per_row <= MAX_BATCH_CELLS else batches
+
+    # the next chunk's walks and masked inputs are made on a thread of their own while the model runs on this
+    # one: on a machine of few cores, that work would otherwise leave the model's threads idle
+    chunks = list(_chunks(rows_per_instance, batch_size))
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="modalens-prepare")
     try:
-        for sl in _chunks(rows_per_instance, batch_size):
-            groups = _player_groups(dataset, layout, rows[sl])
-            plans = [plan(int(r), g) for r, g in zip(rows[sl], groups, strict=True)]
-            keep = np.concatenate([k for k, _ in plans], axis=0)
-            inst = np.repeat(rows[sl], [len(k) for k, _ in plans])
-            out = _evaluate(predictor, dataset, layout, inst, keep, batch_size)
+        coming = ahead.submit(prepare, chunks[0]) if chunks else None
+        for c, sl in enumerate(chunks):
+            groups, plans, inst, batches = coming.result()
+            coming = ahead.submit(prepare, chunks[c + 1]) if c + 1 < len(chunks) else None
+            out = np.concatenate([predictor.predict(values, masks) for values, masks in batches], axis=0)
+            del batches
             n_eval += len(inst)
             bounds = np.cumsum([0] + [len(k) for k, _ in plans])
             t = pick_target(predictor.output_kind, target, out[bounds[:-1]], sl)
@@ -596,6 +625,7 @@ def _run_chunked(
         )
         raise InterruptedExplanation(rows[:done], part) from None
     finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
         bar.close()
     return _package(layout, dataset, method, vals, se, n_eval, rows, tgt, pred, base, info, words.result())
 

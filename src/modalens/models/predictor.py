@@ -308,7 +308,12 @@ class TorchPredictor(BasePredictor):
         import torch
 
         n = len(next(iter(values.values()))) if values else 0
+        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         size = self.rows_per_call or max(n, 1)
+        if self.rows_per_call and threads > 1 and n:
+            # calls of equal size, as many as a multiple of the workers, so none waits on a last short call
+            calls = threads * -(-n // (threads * size))
+            size = -(-n // calls)
         order = np.argsort(-_last_real_step(masks, self.modalities), kind="stable") if self.trim_padding else None
         pieces = [slice(start, min(n, start + size)) for start in range(0, n, size)] or [slice(0, 0)]
 
@@ -320,7 +325,6 @@ class TorchPredictor(BasePredictor):
                 part_v, part_m = _trimmed(part_v, part_m, self.modalities)
             return self._call(part_v, part_m)
 
-        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         outs = list(_pool(threads).map(run, pieces)) if threads > 1 else [run(piece) for piece in pieces]
         out = np.concatenate(outs, axis=0)
         if order is not None:
