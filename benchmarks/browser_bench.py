@@ -17,6 +17,8 @@ The ``*_ms`` figures above are wall time seen by Playwright (each includes its r
 about 35 ms, so none can read below that). The ``inpage`` figures time the same interactions inside the page, from
 the moment the event reaches the page (a capturing listener) until the next frame has been produced
 (two ``requestAnimationFrame`` and a task): what the app itself costs, with 17-33 ms of frame alignment included.
+``<interaction>_settled_ms``: from the same moment until the page is next idle (``requestIdleCallback``), i.e. every
+view has caught up, including those that large runs update in a deferred render after the first frames.
 
 Run: ``.venv/bin/python benchmarks/browser_bench.py --n 50000 --json`` (``--n 500000`` builds a half-million
 instance run first: a few minutes). Reuse a run with ``--run DIR``; A/B another build with ``--static DIR``.

@@ -175,7 +175,6 @@ class RunSource:
             # kept here too: at 500,000 instances (~64 MB) it can be over what the server's body cache takes
             if "instances.binary" not in self._cache:
                 self._cache["instances.binary"] = coltable.encode(*self._instances_columns())
-                self.warm_up()
             return self._cache["instances.binary"]
         if fmt != "json":
             raise ValueError(f"instance table format must be 'json' or 'binary', got {fmt!r}")
@@ -187,9 +186,10 @@ class RunSource:
 
     def warm_up(self) -> None:
         """On a large run, prepare what the first instance view needs (the rows of each instance, the dataset's raw
-        values: 10-25 s at 500,000 instances) in a background thread once the page has its instance table, so
-        opening an instance does not wait for it. Each part is built once (:meth:`once`): a request that needs one
-        still being built waits for that build, not for a second one."""
+        values: 10-25 s at 500,000 instances) in a background thread, so opening an instance does not wait for it.
+        Started by the feature-importance document, which the web app asks for once its first screen is drawn (a
+        thread holding the interpreter while the first screen's documents are served would slow them down). Each
+        part is built once (:meth:`once`): a request that needs one still being built waits for that build."""
         if self._cache.get("warm_up") or not self.run.has_table("instances") or self.n < self.WARM_UP_MIN:
             return
         self._cache["warm_up"] = True

@@ -59,6 +59,8 @@ class Prepared:
 
 def prepare(source: RunSource) -> Prepared:
     """The encoded rows of a run snapshot, built once (a pandas pass) and cached with the snapshot."""
+    if CACHE_KEY not in source._cache:
+        source.warm_up()  # the page has drawn its first screen: prepare the instance view meanwhile
     return source.once(CACHE_KEY, lambda: _prepare(source))  # once, also when several requests ask together
 
 
