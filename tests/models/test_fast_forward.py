@@ -224,3 +224,32 @@ def test_a_hooked_mult_model_takes_the_plain_pass_and_its_hooks_fire() -> None:
         handle.remove()
     assert len(seen) == 2  # fired in both passes: the inference pass stood aside
     torch.testing.assert_close(fast, plain)
+
+
+def test_mult_inference_pass_with_large_attention_scores_shifts_the_softmax() -> None:
+    """Scores beyond the range where exp() is safe unshifted: the pass takes the row maximum off first, as the plain
+    pass does, and still gives its outputs (no inf/NaN)."""
+    from modalens.models import reference
+
+    values, masks = walk_like()
+    torch.manual_seed(0)
+    model = build_model(make_config("mult", DIMS)).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.MultiheadAttention):
+                module.in_proj_weight.mul_(12.0)
+    seen = []
+    original = reference._attention
+
+    def watch(query, key, value, pad):
+        seen.append(float(query.abs().amax() * key.abs().amax() * query.shape[-1]))
+        return original(query, key, value, pad)
+
+    reference._attention = watch
+    try:
+        plain, fast = plain_and_fast(model, values, masks)
+    finally:
+        reference._attention = original
+    assert max(seen) > reference._SOFTMAX_RANGE  # the shifted branch ran
+    assert torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, plain, atol=2e-5, rtol=1e-5)

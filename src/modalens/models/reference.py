@@ -639,41 +639,64 @@ def _folded(norm: nn.LayerNorm, weight: torch.Tensor, bias: torch.Tensor) -> tup
 
 def _unique_rows(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Rows of ``x [B, T, D]`` with the same values and mask: ``(first, inverse)`` with ``x[first][inverse]`` equal
-    to ``x`` (and the masks too), or None when every row differs. Compared bit for bit (a sort of the rows), so rows
-    are shared only when they are equal."""
+    to ``x`` (and the masks too), or None when every row differs. Rows are grouped by a random projection (in
+    float64, summed in a fixed order, so equal rows get equal keys) and the groups checked exactly; should two
+    different rows share a key, the rows are sorted and compared whole instead (slower, as exact)."""
     b = x.shape[0]
     flat = torch.cat([x.reshape(b, -1), mask.to(x.dtype)], dim=1)
-    rows, inverse = torch.unique(flat, dim=0, return_inverse=True)
-    if len(rows) == b:
+    probe = torch.randn(flat.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    keys, inverse = torch.unique((flat.to(torch.float64) * probe.to(flat.device)).sum(1), return_inverse=True)
+    if len(keys) == b:
         return None
-    first = torch.empty(len(rows), dtype=torch.long, device=x.device).scatter_(
-        0, inverse, torch.arange(b, device=x.device)
-    )
+    first = _first_of(inverse, len(keys))
+    if not torch.equal(flat.index_select(0, first.index_select(0, inverse)), flat):
+        keys, inverse = torch.unique(flat, dim=0, return_inverse=True)
+        if len(keys) == b:
+            return None
+        first = _first_of(inverse, len(keys))
     return first, inverse
 
 
-_SOFTMAX_RANGE = 60.0
-"""Largest |attention score| for which :func:`_attention` exponentiates without shifting: exp(-60) is a normal
-float32 number and a sum of up to 10^12 terms of exp(60) stays finite."""
+def _first_of(inverse: torch.Tensor, groups: int) -> torch.Tensor:
+    """A row of each group, from each row's group."""
+    rows = torch.arange(len(inverse), device=inverse.device)
+    return torch.empty(groups, dtype=torch.long, device=inverse.device).scatter_(0, inverse, rows)
+
+
+_SOFTMAX_RANGE = 80.0
+"""Largest |attention score| for which :func:`_attention` exponentiates without shifting, over at most
+:data:`_SOFTMAX_KEYS` keys: exp(-80) is a normal float32 number and 1,000 terms of exp(80) sum to a finite one."""
+
+_SOFTMAX_KEYS = 1000
 
 
 def _attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
     """Softmax attention of projected ``query [B, Tq, H, hd]`` (scale folded in) over ``key``/``value``
-    ``[B, Tk, H, hd]``, skipping keys where ``pad [B, Tk]``; returns the heads side by side, ``[B, Tq, H * hd]``."""
+    ``[B, Tk, H, hd]``, skipping keys where ``pad [B, Tk]``; returns the heads side by side, ``[B, Tq, H * hd]``.
+
+    One batched product per head, on the heads' strided views: moving the heads in front (``[B, H, T, hd]``) for a
+    single product costs four copies, as much again as the products themselves at these sizes."""
     b, t_q, heads, hd = query.shape
-    scores = torch.matmul(query.transpose(1, 2), key.permute(0, 2, 3, 1))  # [B, H, Tq, Tk]
-    if bool(pad.any()):  # rows of one call mostly share their length: often no key is padding
-        scores.masked_fill_(pad[:, None, None, :], float("-inf"))
     # softmax by hand, in place: torch's CPU kernel is slow over a last axis this short. The usual shift by each
-    # row's maximum only keeps exp() in range; when no score can leave [-60, 60] (|q . k| <= |q| |k|, over the
-    # largest norms) exp() is in range without it (no overflow, no subnormals) and the costly short-axis maximum
-    # is skipped -- the same softmax up to float rounding.
-    bound = torch.linalg.vector_norm(query, dim=-1).amax() * torch.linalg.vector_norm(key, dim=-1).amax()
-    if float(bound) > _SOFTMAX_RANGE:
-        scores.sub_(scores.amax(-1, keepdim=True))
-    weights = scores.exp_()
-    weights = weights.div_(weights.sum(-1, keepdim=True))
-    return torch.matmul(weights, value.transpose(1, 2)).transpose(1, 2).reshape(b, t_q, heads * hd)
+    # row's maximum only keeps exp() in range; when no score can leave [-80, 80] (|q . k| <= hd max|q| max|k|)
+    # exp() is in range without it (no overflow, no subnormals) and the costly short-axis maximum is skipped --
+    # the same softmax up to float rounding.
+    q_lo, q_hi = torch.aminmax(query)
+    k_lo, k_hi = torch.aminmax(key)
+    bound = hd * torch.maximum(-q_lo, q_hi) * torch.maximum(-k_lo, k_hi)
+    shift = float(bound) > _SOFTMAX_RANGE or key.shape[1] > _SOFTMAX_KEYS
+    padded = pad[:, None, :] if bool(pad.any()) else None  # rows of one call mostly share their length
+    outs = []
+    for h in range(heads):
+        scores = torch.bmm(query[:, :, h], key[:, :, h].transpose(1, 2))  # [B, Tq, Tk]
+        if padded is not None:
+            scores.masked_fill_(padded, float("-inf"))
+        if shift:
+            scores.sub_(scores.amax(-1, keepdim=True))
+        weights = scores.exp_()
+        # normalised after the product: hd values per query instead of Tk
+        outs.append(torch.bmm(weights, value[:, :, h]).div_(weights.sum(-1, keepdim=True)))
+    return torch.cat(outs, dim=-1)
 
 
 class _MulTInference:
