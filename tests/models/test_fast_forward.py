@@ -108,7 +108,7 @@ def test_a_module_that_counts_steps_is_left_whole_unless_it_says_otherwise() -> 
     whole = TorchPredictor(Steps(), ["x"], output_kind="regression", rows_per_call=2)
     np.testing.assert_array_equal(whole.predict(values, masks)[:, 0], 10.0)
     cut = TorchPredictor(Steps(), ["x"], output_kind="regression", rows_per_call=2, trim_padding=True)
-    np.testing.assert_array_equal(cut.predict(values, masks)[:, 0], [2, 2, 4, 4, 6, 6])  # pairs by length
+    np.testing.assert_array_equal(cut.predict(values, masks)[:, 0], [1, 2, 3, 4, 5, 6])  # a call per length
 
 
 @pytest.mark.parametrize("bad", [0, -3, True])
@@ -253,3 +253,17 @@ def test_mult_inference_pass_with_large_attention_scores_shifts_the_softmax() ->
     assert max(seen) > reference._SOFTMAX_RANGE  # the shifted branch ran
     assert torch.isfinite(fast).all()
     torch.testing.assert_close(fast, plain, atol=2e-5, rtol=1e-5)
+
+
+def test_calls_hold_rows_of_one_length_and_short_runs_join_the_call_before() -> None:
+    from modalens.models.predictor import _pieces_by_length
+
+    ends = np.array([9] * 10 + [7] * 3 + [5] * 1 + [2] * 5)  # sorted by length, longest first
+    pieces = _pieces_by_length(ends, 4)
+    assert [(p.start, p.stop) for p in pieces] == [(0, 4), (4, 7), (7, 10), (10, 13), (13, 14), (14, 17), (17, 19)]
+    for p in pieces:  # no call over its size, none mixes lengths but where a run was too short for its own
+        assert p.stop - p.start <= 4
+    big = _pieces_by_length(ends, 16)
+    # runs of 3 and 1 rows (under a quarter of 16) join the calls before them, while those stay within 16 rows
+    assert [(p.start, p.stop) for p in big] == [(0, 14), (14, 19)]
+    assert _pieces_by_length(np.zeros(0, np.int64), 8) == [slice(0, 0)]

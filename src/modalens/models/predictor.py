@@ -314,8 +314,13 @@ class TorchPredictor(BasePredictor):
             # calls of equal size, as many as a multiple of the workers, so none waits on a last short call
             calls = threads * -(-n // (threads * size))
             size = -(-n // calls)
-        order = np.argsort(-_last_real_step(masks, self.modalities), kind="stable") if self.trim_padding else None
-        pieces = [slice(start, min(n, start + size)) for start in range(0, n, size)] or [slice(0, 0)]
+        order = None
+        if self.trim_padding:
+            ends = _last_real_step(masks, self.modalities)
+            order = np.argsort(-ends, kind="stable")
+            pieces = _pieces_by_length(ends[order], size)
+        else:
+            pieces = [slice(start, min(n, start + size)) for start in range(0, n, size)] or [slice(0, 0)]
 
         def run(piece: slice) -> np.ndarray:
             rows = piece if order is None else order[piece]
@@ -354,6 +359,27 @@ def _last_real_step(masks: dict[str, np.ndarray], modalities: Sequence[str]) -> 
         ends = np.where(mask.any(1), t - np.argmax(mask[:, ::-1], axis=1), 0)
         out = ends if out is None else np.maximum(out, ends)
     return out if out is not None else np.zeros(0, np.int64)
+
+
+def _pieces_by_length(ends: np.ndarray, size: int) -> list[slice]:
+    """Calls over rows sorted by length (``ends``, not increasing): rows of one length together, cut into calls of
+    at most ``size`` rows, so a call pads no row (attribution sends many rows of each length, all the rows of an
+    instance sharing its length); a run too short for a call of its own joins the call before it when that stays
+    within ``size`` rows (a little padding rather than a tiny call)."""
+    n = len(ends)
+    if n == 0:
+        return [slice(0, 0)]
+    starts = [0, *(np.flatnonzero(np.diff(ends)) + 1).tolist(), n]
+    pieces: list[list[int]] = []
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        calls = -(-(hi - lo) // size)
+        bounds = [lo - (-k * (hi - lo) // calls) for k in range(calls + 1)]  # calls of equal size, within one
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if pieces and b - a < size // 4 and b - pieces[-1][0] <= size:
+                pieces[-1][1] = b
+            else:
+                pieces.append([a, b])
+    return [slice(a, b) for a, b in pieces]
 
 
 def _trimmed(
