@@ -51,9 +51,9 @@ from modalens.app.coltable import MEDIA_TYPE as BINARY_TABLE_TYPE
 from modalens.app.compare import add_compare_routes
 from modalens.app.data import Body, LiveRun, NotFound, RunChanging, RunSource, column, dumps
 from modalens.app.feature_routes import add_feature_routes
-from modalens.app.importance import add_importance_routes
 from modalens.app.features import feature_card, features_document, image_mime, image_path
 from modalens.app.glyphs import add_glyph_routes
+from modalens.app.importance import add_importance_routes
 from modalens.app.security import (
     LOOPBACK_NAMES,
     Guard,
