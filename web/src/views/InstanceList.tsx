@@ -286,8 +286,10 @@ const InstanceListBody = memo(function InstanceListBody(props: {
             onKeyDown={onKey}
           >
             <div className="vlist-inner" style={{ height: size * ROW_HEIGHT }}>
+              {/* keyed by position: a new selection or order updates the rows' text in place instead of
+                  building every row's elements anew */}
               {visible.map((k) => (
-                <Row key={rows[k]} t={t} i={rows[k]} k={k} active={sel.focused === rows[k]} onOpen={() => dispatch({ type: "focus", index: rows[k] })} onHover={(h) => dispatch({ type: "hover", index: h })} />
+                <Row key={k} t={t} i={rows[k]} k={k} active={sel.focused === rows[k]} onOpen={() => dispatch({ type: "focus", index: rows[k] })} onHover={(h) => dispatch({ type: "hover", index: h })} />
               ))}
             </div>
           </div>
