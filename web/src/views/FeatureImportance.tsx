@@ -6,7 +6,7 @@ import { embeddedData, useDocument } from "../api";
 import { useAfterFirstPaint } from "../firstPaint";
 import { modalityColor } from "../colors";
 import { byKey, hiddenBySupport, importancePath, itemKey, rankImportance, type ImportanceDoc, type ImportanceItem } from "../importance";
-import { useStore } from "../store";
+import { useSettledSelection, useStore } from "../store";
 import { fmt } from "../stats";
 import "./FeatureImportance.css";
 
@@ -43,18 +43,25 @@ function useSelectionImportance(run: string, selected: Int32Array | null, enable
       return;
     }
     const ctl = new AbortController();
-    setState((s) => ({ ...s, loading: true }));
-    const timer = window.setTimeout(() => {
+    setState((s) => (s.loading ? s : { ...s, loading: true }));
+    let idle = 0;
+    const send = () =>
       postImportance(run, { indices: Array.from(selected) }, ctl.signal).then(
         (doc) => setState({ doc, error: null, loading: false }),
         (err: unknown) => {
           if (!ctl.signal.aborted) setState({ doc: null, error: err instanceof Error ? err.message : String(err), loading: false });
         },
       );
+    // the request's body (the selection as JSON, ~10 ms at 25,000 indices) is built once the page is idle, so it
+    // does not hold up the panels that are still catching up with the same selection
+    const timer = window.setTimeout(() => {
+      if (typeof window.requestIdleCallback === "function") idle = window.requestIdleCallback(send, { timeout: 300 });
+      else send();
     }, 120);
     return () => {
       ctl.abort();
       window.clearTimeout(timer);
+      if (idle && typeof window.cancelIdleCallback === "function") window.cancelIdleCallback(idle);
     };
   }, [run, selected, enabled]);
   return state;
@@ -62,10 +69,11 @@ function useSelectionImportance(run: string, selected: Int32Array | null, enable
 
 export function FeatureImportanceView() {
   const { run, sel, dispatch } = useStore();
+  const { selected: settled } = useSettledSelection(); // the request follows the selection the panels show
   const runId = run.info.id;
   const global = useDocument<ImportanceDoc>(useAfterFirstPaint(runId, importancePath(runId))); // after the first screen
   const exported = embeddedData() !== null;
-  const selection = useSelectionImportance(runId, sel.selected, !exported && global.status === "ready");
+  const selection = useSelectionImportance(runId, settled, !exported && global.status === "ready");
   const items = global.status === "ready" ? global.data.features : [];
   const modalities = useMemo(() => run.table.modalities.filter((m) => items.some((d) => d.modality === m)), [items, run.table.modalities]);
   const [modality, setModality] = useState<string | null>(null);

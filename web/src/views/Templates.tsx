@@ -113,9 +113,10 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
           <span>By modality</span>
         </div>
         <ol className="templates" aria-label="templates" data-testid="templates">
-          {rows.slice(0, SHOWN).map((r) => (
+          {/* keyed by position: a re-ranking updates the rows in place instead of moving 150 of them */}
+          {rows.slice(0, SHOWN).map((r, k) => (
             <TemplateRow
-              key={r.template.template_id}
+              key={k}
               row={r}
               kinds={run.kinds}
               scale={scale}
