@@ -244,7 +244,7 @@ function ManyRuns({ doc, current, kinds, onSelect }: { doc: ManyComparison; curr
               <>
                 <th>MAE</th>
                 <th>r</th>
-                <th>Acc-2</th>
+                <th title="sign agreement over instances with a non-zero label (MOSI/MOSEI Acc-2, non-zero)">Acc-2 (≠0)</th>
               </>
             )}
             <th>modality importance (mean |Shapley|)</th>

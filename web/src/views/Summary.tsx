@@ -53,7 +53,7 @@ const SummaryBody = memo(function SummaryBody(props: { run: RunData; dispatch: D
           <>
             <Metric label="MAE" all={fmt(perfAll.mae)} sel={subset ? fmt(perfSel.mae) : null} />
             <Metric label="Pearson r" all={fmt(perfAll.corr)} sel={subset ? fmt(perfSel.corr) : null} />
-            <Metric label="Acc-2" all={pct(perfAll.acc2)} sel={subset ? pct(perfSel.acc2) : null} />
+            <Metric label="Acc-2 (≥0)" all={pct(perfAll.acc2)} sel={subset ? pct(perfSel.acc2) : null} />
           </>
         )}
       </div>
