@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import watch
 
+OFFLINE = ("file:", "data:")  # the only schemes an export may load from
+
 
 @pytest.fixture(scope="module")
 def export_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
@@ -26,13 +28,7 @@ def test_export_opens_offline(browser, export_runs: list[Path], tmp_path: Path, 
     from modalens.app.export import export_html
 
     out = export_html(export_runs, tmp_path / "export.html")
-    errors: list[str] = []
-    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
-    requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    offline = ("file:", "data:")
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(offline) else route.abort())
-    page.goto(out.as_uri())
+    page, errors, requests = open_offline(browser, out)
     # summary and projection
     page.wait_for_selector(".template-row", timeout=30_000)
     page.wait_for_selector("[data-view=projection] canvas")
@@ -63,7 +59,7 @@ def test_export_opens_offline(browser, export_runs: list[Path], tmp_path: Path, 
     page.wait_for_function("() => new URLSearchParams(location.search).get('cmp') === 'early'")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=compare-metrics] tbody tr').length === 2")
     page.screenshot(path=str(shots / "export-compare.png"), full_page=True)
-    assert not [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert not [u for u in requests if not u.startswith(OFFLINE)]
     assert not errors, errors
 
 
@@ -83,13 +79,7 @@ def test_export_draws_glyphs_template_contributions_and_filters_words(browser, t
     frame = pd.read_parquet(run / "instances.parquet").sort_values("instance").reset_index(drop=True)
     want = frame.index[frame["text"].str.lower().str.contains("great", regex=False)].tolist()
     assert 0 < len(want) < 600
-    errors: list[str] = []
-    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
-    requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    offline = ("file:", "data:")
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(offline) else route.abort())
-    page.goto(out.as_uri())
+    page, errors, requests = open_offline(browser, out)
     page.wait_for_selector("[data-view=projection] canvas", timeout=30_000)
     page.wait_for_function("() => window.__modalensGlyphs")
     assert drawn(page) == 0  # 600 points in view: dots
@@ -115,5 +105,17 @@ def test_export_draws_glyphs_template_contributions_and_filters_words(browser, t
     page.wait_for_function(f"() => window.__modalensSelection.selected?.length === {len(want)}")
     assert page.evaluate("() => Array.from(window.__modalensSelection.selected)") == want
     assert "cannot be loaded" not in page.locator("[data-testid=slice-builder]").inner_text()
-    assert not [u for u in requests if not u.startswith(offline)]
+    assert not [u for u in requests if not u.startswith(OFFLINE)]
     assert not errors, errors
+
+
+def open_offline(browser, out: Path):  # noqa: ANN001, ANN201 - Playwright objects
+    """The exported file opened from ``file://`` with every other request refused: (page, console errors, the URLs
+    the page asked for)."""
+    errors: list[str] = []
+    page = watch(browser.new_page(viewport={"width": 1500, "height": 1000}), errors)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(OFFLINE) else route.abort())
+    page.goto(out.as_uri())
+    return page, errors, requests
