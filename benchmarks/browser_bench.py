@@ -10,8 +10,15 @@ as JSON on stdout (and in ``--out``):
 - ``color_by_ms``: switching the colour-by channel until the next frame is painted
 - ``hover_ms``: median pointer move over the scatter until the hovered point is in the shared state
 - ``zoom_frame_ms``: median time of a wheel-zoom step (WebGL redraw of every point)
-- ``instance_open_ms``: clicking an instance until its detail view is shown (``instance_open_first_ms``: the first
-  one, which also builds the server's per-instance indexes)
+- ``instance_open_ms``: clicking an instance until its detail view is shown, cold: the page's cache of detail
+  documents is emptied before each click, and Playwright's click moves the pointer and presses at once, so the
+  ~80 ms hover prefetch never starts first (``instance_open_first_ms``: the first one, which also builds the
+  server's per-instance indexes)
+- ``instance_open_hovered_ms``: the same click after the pointer has rested 300 ms on the row (the app fetches
+  the hovered instance's detail after 80 ms, so the click renders from memory); ``instance_arrow_ms``: ArrowDown
+  in the list 300 ms after the previous open (its neighbours are fetched ahead). Both with the cache emptied first.
+  ``inpage`` has the three in the page (``instance_open_ms``, ``instance_open_hovered_ms``, ``instance_arrow_ms``:
+  event to the header shown plus one frame), without the Playwright click's own checks and polling.
 
 The ``*_ms`` figures above are wall time seen by Playwright (each includes its round trips and two animation frames,
 about 35 ms, so none can read below that). The ``inpage`` figures time the same interactions inside the page, from
@@ -122,6 +129,8 @@ def main() -> None:
             results["hover_ms"] = _hover(page, cx, cy, box)
             results["zoom_frame_ms"] = _zoom(page, cx, cy)
             results["instance_open_first_ms"], results["instance_open_ms"] = _open_instance(page, args.repeats)
+            results["instance_open_hovered_ms"] = _open_instance(page, args.repeats, dwell_ms=300)[1]
+            results["instance_arrow_ms"] = _arrow_instance(page, args.repeats)
             page.keyboard.press("Escape")
             results["inpage"] = _inpage(page)
             results["page_fetch_decode_ms"] = page.evaluate("() => window.__modalensLoadMs ?? null")
@@ -229,22 +238,64 @@ def _zoom(page, cx: float, cy: float) -> float:  # noqa: ANN001
     return round(statistics.median(times), 1)
 
 
-def _open_instance(page, repeats: int) -> tuple[float, float]:  # noqa: ANN001
-    """(first open, median of the next ``repeats``): the first builds the server's per-instance indexes."""
+CLEAR_DETAILS = "() => window.__modalensDetailCache?.clear()"
+SHOWN = "(i) => document.querySelector('[data-testid=instance-detail] .sub')?.textContent === '#' + i"
+# in-page open: from the event reaching the page until instance `i`'s header is in the detail view and the next
+# frame has been produced (no Playwright round trips; the wall figure includes the click's actionability checks)
+ARM_OPEN = """
+([type, key, i]) => {
+  const d = (window.__benchDurations ??= {});
+  window.addEventListener(type, () => {
+    const t0 = performance.now();
+    const shown = () => document.querySelector('[data-testid=instance-detail] .sub')?.textContent === '#' + i;
+    const done = () => requestAnimationFrame(() => setTimeout(() => (d[key] ??= []).push(performance.now() - t0), 0));
+    if (shown()) return done();
+    const mo = new MutationObserver(() => shown() && (mo.disconnect(), done()));
+    mo.observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, { capture: true, once: true });
+}
+"""
+
+
+def _open_instance(page, repeats: int, dwell_ms: int = 0) -> tuple[float, float]:  # noqa: ANN001
+    """(first open, median of the next ``repeats``): the first builds the server's per-instance indexes. The detail
+    cache is emptied before each click; with ``dwell_ms`` the pointer rests on the row that long before the click
+    (the clock starts at the click)."""
     times = []
     rows = page.locator(".instance-row")
     for k in range(repeats + 1):
         row = rows.nth(k + 1)
         iid = row.get_attribute("data-instance")
+        page.evaluate(CLEAR_DETAILS)
+        if dwell_ms:
+            row.hover()
+            page.wait_for_timeout(dwell_ms)
+        if k:
+            page.evaluate(ARM_OPEN, ["click", "instance_open_hovered" if dwell_ms else "instance_open", iid])
         t0 = time.perf_counter()
         row.click()
-        page.wait_for_function(
-            "(i) => document.querySelector('[data-testid=instance-detail] .sub')?.textContent === '#' + i",
-            arg=iid,
-            timeout=300_000,
-        )
+        page.wait_for_function(SHOWN, arg=iid, timeout=300_000)
         times.append((time.perf_counter() - t0) * 1000)
     return round(times[0], 1), round(statistics.median(times[1:]), 1)
+
+
+def _arrow_instance(page, repeats: int) -> float:  # noqa: ANN001
+    """Median ArrowDown in the list until the next row's detail is shown, 300 ms after the previous open."""
+    rows = page.locator(".instance-row")
+    page.evaluate(CLEAR_DETAILS)
+    first = rows.nth(1)
+    first.click()
+    page.wait_for_function(SHOWN, arg=first.get_attribute("data-instance"), timeout=300_000)
+    times = []
+    for k in range(repeats):
+        nxt = rows.nth(k + 2).get_attribute("data-instance")
+        page.wait_for_timeout(300)
+        page.evaluate(ARM_OPEN, ["keydown", "instance_arrow", nxt])
+        t0 = time.perf_counter()
+        page.keyboard.press("ArrowDown")
+        page.wait_for_function(SHOWN, arg=nxt, timeout=300_000)
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(times), 1)
 
 
 def _cpus() -> int:

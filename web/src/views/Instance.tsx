@@ -1,5 +1,5 @@
-import { useCallback, useMemo, useRef, useState } from "react";
-import { paths, useDocument } from "../api";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { HoverPrefetch, useInstanceDetail } from "../detailCache";
 import { TYPE_COLORS, diverging, divergingRgb, maxAbs, modalityColor, textOn } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
 import { useStore } from "../store";
@@ -17,7 +17,7 @@ import "./Instance.css";
 export function InstanceView() {
   const { run, sel } = useStore();
   const focused = sel.focused;
-  const doc = useDocument<InstanceDetail>(focused == null ? null : paths.instance(run.info.id, focused));
+  const doc = useInstanceDetail<InstanceDetail>(run.info.id, focused);
   let body;
   if (focused == null) body = <Empty title="No instance open" hint="Click a point in the projection or a row in the list to open an instance." />;
   else if (doc.status === "error") body = <ErrorBox error={doc.error} hint="Pick another instance from the list." />;
@@ -25,6 +25,7 @@ export function InstanceView() {
   else body = <InstanceDetailView key={`${run.info.id}:${doc.data.instance}`} d={doc.data} />;
   return (
     <Panel title="Instance" id="instance" className="instance-panel">
+      <HoverPrefetch />
       <div className="instance-layout inst-layout">
         <InstanceList />
         <div className="instance-detail">{body}</div>
@@ -58,6 +59,13 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
   const wordEntries = Object.entries(d.words).filter(([m]) => !(m in groups));
   const wordScale = maxAbs(wordEntries.flatMap(([, w]) => w.map((x) => x.value)));
   const [cells, setCells] = useState<CellsAnswer | null>(null);
+  // the header, words and waterfall are drawn in the click's frame; the feature tracks, the interaction matrix,
+  // the coalitions and the what-if controls in the next one (they are most of the first render's work)
+  const [rest, setRest] = useState(false);
+  useEffect(() => {
+    const id = requestAnimationFrame(() => setRest(true));
+    return () => cancelAnimationFrame(id);
+  }, []);
   const tracks = useMemo(() => (cells ? fillCells(d.tracks, cells.rows) : d.tracks), [d.tracks, cells]);
   const positions = useMemo(() => {
     const text = Object.values(d.words)[0] ?? [];
@@ -146,7 +154,7 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
             </div>
           )}
           {typeof row.text === "string" && Object.keys(d.words).length === 0 && <p className="utterance">“{row.text}”</p>}
-          {tracks.length > 0 && (
+          {rest && tracks.length > 0 && (
             <>
               <CellsControl d={d} live={live} tracks={tracks} cells={cells} setCells={setCells} />
               <InstanceTracks tracks={tracks} positions={positions} wordAt={wordAt} kinds={kinds} speaking={speaking} masked={wordModality ? maskedWords(wordModality) : new Set()} onStep={timed.size > 0 && wordModality ? (p) => onWord(wordModality, p) : undefined} />
@@ -157,13 +165,13 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
           <MediaPanel runId={run.info.id} rowId={String(row.id ?? d.instance)} media={otherMedia} audioRef={audioRef} timed={timings.length > 0} />
           <h4>Modality Shapley waterfall</h4>
           <Waterfall steps={steps} base={base} prediction={num(row.prediction)} kinds={kinds} />
-          {d.interactions && d.interactions.length > 0 && (
+          {rest && d.interactions && d.interactions.length > 0 && (
             <>
               <h4>Pairwise interactions</h4>
               <Matrix modalities={modalities} kinds={kinds} shap={shap} pairs={d.interactions} />
             </>
           )}
-          {d.coalitions && d.coalitions.length > 0 && (
+          {rest && d.coalitions && d.coalitions.length > 0 && (
             <>
               <h4>What if only some modalities were there</h4>
               <CoalitionChart modalities={modalities} kinds={kinds} stored={d.coalitions} live={answer?.coalitions} />
@@ -173,7 +181,7 @@ function InstanceDetailView({ d: doc }: { d: InstanceDetail }) {
               </p>
             </>
           )}
-          {live ? (
+          {rest && live ? (
             <>
               <h4>What-if (live model)</h4>
               <WhatIfLive

@@ -3,6 +3,7 @@
 
 import { memo, useEffect, useMemo, useRef, useState, type Dispatch } from "react";
 import { TYPE_COLORS } from "../colors";
+import { prefetchAfter } from "../detailCache";
 import { Empty } from "../components/common";
 import { applyFilter, decodeFilter, describeCondition, describeFilter, encodeFilter, missingColumns, relaxations, type FilterSpec } from "../filters";
 import { columnsFor } from "../sliceApi";
@@ -207,6 +208,11 @@ const InstanceListBody = memo(function InstanceListBody(props: {
     return -1;
   }, [rows, sel.focused]);
 
+  // the rows above and below the open one are fetched ahead, so an arrow key opens from memory
+  useEffect(() => {
+    if (position < 0) return;
+    return prefetchAfter(run.info.id, rows[position], [rows[position + 1], rows[position - 1]]);
+  }, [position, rows, run.info.id]);
   // the open instance stays in view (arrow keys, a click in the projection)
   useEffect(() => {
     const el = box.current;
