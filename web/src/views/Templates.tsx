@@ -86,12 +86,24 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
     observer.current = ro;
     return () => ro.disconnect();
   }, []);
-  // rows are keyed by position, so the same <li> elements stay observed while their templates change
+  // rows are keyed by position, so the same <li> elements stay observed while their templates change; those that
+  // left the window are let go (observing one again would re-measure it for nothing)
+  const observed = useRef(new Set<Element>());
   useEffect(() => {
     const ro = observer.current;
     const el = list.current;
-    if (!ro || !el) return;
-    for (const li of Array.from(el.children)) if (li instanceof HTMLElement && li.dataset.tid) ro.observe(li);
+    if (!ro) return;
+    for (const li of observed.current)
+      if (!li.isConnected) {
+        ro.unobserve(li);
+        observed.current.delete(li);
+      }
+    if (!el) return;
+    for (const li of Array.from(el.children))
+      if (li instanceof HTMLElement && li.dataset.tid && !observed.current.has(li)) {
+        ro.observe(li);
+        observed.current.add(li);
+      }
   });
   const win = useMemo(
     () => rowWindow(shown.map((r) => heights.current.get(r.template.template_id) ?? ROW_ESTIMATE), scrollTop, VIEW_HEIGHT, MARGIN),
