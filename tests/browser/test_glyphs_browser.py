@@ -63,7 +63,8 @@ def template_rows(page) -> list[dict]:  # noqa: ANN001
     got = page.evaluate(
         """() => { const ol = document.querySelector('[data-testid=templates]');
             return { order: ol.dataset.order.split(',').map(Number), count: Number(ol.dataset.count),
-              rows: Array.from(ol.querySelectorAll('li[data-tid]')).map(li => { const el = li.querySelector('.template-row');
+              rows: Array.from(ol.querySelectorAll('li[data-tid]')).map(li => {
+                const el = li.querySelector('.template-row');
                 return { pos: Number(li.dataset.position), id: Number(el.dataset.template), lift: el.dataset.lift,
                          inSel: Number(el.dataset.inSelection) }; }) }; }"""
     )
