@@ -198,7 +198,7 @@ class RunSource:
             try:
                 for name in ("feature_attributions", "modality_shapley", "coalitions", "interactions"):
                     self._grouped(name)
-                self._dataset([])
+                self.dataset()
             except Exception:  # noqa: BLE001, S110 - the request that needs it builds it again and reports the error
                 pass
 
@@ -434,7 +434,7 @@ class RunSource:
         value = cols["value"].astype(np.float64)
         a, b = 0, len(position)
         token = cols["token"] if "token" in cols else np.full(b - a, None, dtype=object)
-        dataset = self._dataset(warnings)
+        dataset = self.dataset(warnings)
         words: dict[str, list[dict[str, Any]]] = {}
         steps: dict[tuple[str, str], dict[int, float]] = {}
         totals: dict[tuple[str, str], float] = {}
@@ -482,7 +482,7 @@ class RunSource:
         ``speech_seconds`` meta column (the end of the last word) checks the sum, with a warning when they differ
         by more than 50 ms (words cut off, or pauses the durations leave out).
         """
-        dataset = self._dataset([])  # its absence is already reported by the tracks
+        dataset = self.dataset()  # its absence is already reported by the tracks
         if dataset is None or index >= len(dataset):
             return None
         out: dict[str, list[dict[str, Any]]] = {}
@@ -534,27 +534,34 @@ class RunSource:
         # the whole-step track first within its modality
         return m, -1 if track["feature"] == "*" else f, track["feature"]
 
-    def _dataset(self, warnings: list[str]) -> Any:
-        """The run's ``dataset.npz`` (native format), read once; None (with a warning) when absent or unreadable."""
+    def dataset(self, warnings: list[str] | None = None) -> Any:
+        """The run's ``dataset.npz`` (native format), read once per snapshot and shared by every document and the
+        live what-if; None when absent or unreadable, with the reason appended to ``warnings`` when given
+        (:meth:`dataset_problem`)."""
         with self.lock_for("cache:dataset"):  # read once, not by each request that asks meanwhile
             self._read_dataset()
-        if self._cache["dataset_error"]:
-            warnings.append(self._cache["dataset_error"])
+        if self._cache["dataset_error"] and warnings is not None:
+            warnings.append(f"{self._cache['dataset_error']}: raw feature values are not shown")
         return self._cache["dataset"]
+
+    def dataset_problem(self) -> str | None:
+        """Why :meth:`dataset` is None (no file, or the reader's error); None when it was read."""
+        self.dataset()
+        return self._cache["dataset_error"]
 
     def _read_dataset(self) -> None:
         if "dataset" not in self._cache:
             path = self.run.path / "dataset.npz"
             self._cache["dataset"], self._cache["dataset_error"] = None, None
             if not path.is_file():
-                self._cache["dataset_error"] = "run has no dataset.npz: raw feature values are not shown"
+                self._cache["dataset_error"] = "run has no dataset.npz"
             else:
                 try:
                     from modalens.data.native import load_dataset
 
                     self._cache["dataset"] = load_dataset(path)
                 except Exception as exc:  # any reader failure: show attributions without raw values
-                    self._cache["dataset_error"] = f"dataset.npz cannot be read ({exc}); raw values are not shown"
+                    self._cache["dataset_error"] = f"dataset.npz cannot be read ({exc})"
 
     @staticmethod
     def _raw_values(dataset: Any, modality: str, feature: str, index: int, positions: np.ndarray) -> list | None:

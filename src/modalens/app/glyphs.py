@@ -128,7 +128,7 @@ def _percentile_range(values: np.ndarray) -> list[float | None]:
 
 def face_inputs(source: RunSource) -> dict[str, Any] | None:
     """Per emotion, each instance's mean of that feature over its valid steps (None where it has none)."""
-    dataset = source._dataset([])  # noqa: SLF001 - the snapshot's cached dataset.npz, shared with instance detail
+    dataset = source.dataset()  # the snapshot's dataset.npz, shared with the instance detail
     if dataset is None or len(dataset) != source.n:
         return None
     found = _face_modality(source, dataset)

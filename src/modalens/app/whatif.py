@@ -65,11 +65,11 @@ class LiveModel:
         self._snapshot: _Snapshot | None = None
 
     def snapshot(self, source: Any) -> _Snapshot:
-        """The run's dataset and stored outputs as of this snapshot of the run (read again when it changed)."""
+        """The run's dataset and stored outputs as of this snapshot of the run (taken again when it changed)."""
         if self._snapshot is None or self._snapshot.token != source.token:
-            from modalens.data.native import load_dataset
-
-            dataset = load_dataset(source.run.file("dataset.npz"))
+            dataset = source.dataset()  # the snapshot's copy, shared with the instance view and the glyphs
+            if dataset is None:
+                raise WhatIfInvalid(f"what-if needs the run's dataset: {source.dataset_problem()}")
             frame = source.table("instances").sort_values("instance")
             if len(frame) != len(dataset):
                 raise WhatIfInvalid(f"run has {len(frame)} instances but {len(dataset)} in dataset.npz")
