@@ -122,3 +122,41 @@ export function ModalityChip(props: { name: string; kind?: string; children?: Re
     </span>
   );
 }
+
+/** One bar of the Summary's bar lists: label with its colour dot, the bar for all instances (faded when a
+ * selection's bar is drawn over it) and the value; a button when it selects something. Widths are shares 0..1. */
+export function BarRow(props: {
+  label: string;
+  color: string;
+  all: number;
+  sel: number | null;
+  value: ReactNode;
+  onClick?: () => void;
+  ariaLabel?: string;
+  data?: Record<`data-${string}`, string>;
+}) {
+  const body = (
+    <>
+      <span className="bar-label">
+        <span className="dot" style={{ background: props.color }} />
+        {props.label}
+      </span>
+      <span className="bar-track">
+        <span className="bar" style={{ width: `${100 * props.all}%`, background: props.color, opacity: props.sel !== null ? 0.35 : 1 }} />
+        {props.sel !== null && <span className="bar overlay" style={{ width: `${100 * props.sel}%`, background: props.color }} />}
+      </span>
+      <span className="bar-value">{props.value}</span>
+    </>
+  );
+  if (!props.onClick)
+    return (
+      <div className="bar-row" role="listitem" {...props.data}>
+        {body}
+      </div>
+    );
+  return (
+    <button type="button" className="bar-row as-button" onClick={props.onClick} aria-label={props.ariaLabel} {...props.data}>
+      {body}
+    </button>
+  );
+}

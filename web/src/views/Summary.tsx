@@ -1,6 +1,6 @@
 import { memo, useMemo, type Dispatch } from "react";
 import { TYPE_COLORS, TYPES, modalityColor, robustMaxAbs } from "../colors";
-import { Panel } from "../components/common";
+import { BarRow, Panel } from "../components/common";
 import type { SelectionAction } from "../selection";
 import { useSettledSelection, useStore, type RunData } from "../store";
 import { accuracy, extent, fmt, histogram, indicesOf, modalityImportance, num, pct, performance, typeStats, where } from "../stats";
@@ -77,47 +77,32 @@ const SummaryBody = memo(function SummaryBody(props: { run: RunData; dispatch: D
       <h3>Modality importance <span className="sub">mean |Shapley|</span></h3>
       <div className="bars" role="list">
         {impAll.map((d, k) => (
-          <div className="bar-row" role="listitem" key={d.modality}>
-            <span className="bar-label">
-              <span className="dot" style={{ background: modalityColor(d.modality, run.kinds[d.modality]) }} />
-              {d.modality}
-            </span>
-            <span className="bar-track">
-              <span className="bar" style={{ width: `${(100 * d.meanAbs) / maxImp}%`, background: modalityColor(d.modality, run.kinds[d.modality]), opacity: subset ? 0.35 : 1 }} />
-              {subset && <span className="bar overlay" style={{ width: `${(100 * impSel[k].meanAbs) / maxImp}%`, background: modalityColor(d.modality, run.kinds[d.modality]) }} />}
-            </span>
-            <span className="bar-value">{fmt(subset ? impSel[k].meanAbs : d.meanAbs)}</span>
-          </div>
+          <BarRow
+            key={d.modality}
+            label={d.modality}
+            color={modalityColor(d.modality, run.kinds[d.modality])}
+            all={d.meanAbs / maxImp}
+            sel={subset ? impSel[k].meanAbs / maxImp : null}
+            value={fmt(subset ? impSel[k].meanAbs : d.meanAbs)}
+          />
         ))}
       </div>
 
       <h3>Interaction types <span className="sub">share · MAE within · click to select</span></h3>
       <div className="bars" role="list">
-        {typesAll.map((d, k) => {
-          const s = typesSel[k];
-          return (
-            <button
-              type="button"
-              className="bar-row as-button"
-              key={d.type}
-              data-type={d.type}
-              onClick={() => dispatch({ type: "select", indices: where(t.columns.interaction_type ?? [], d.type), source: `type: ${d.type}` })}
-              aria-label={`select the ${d.count} ${d.type} instances`}
-            >
-              <span className="bar-label">
-                <span className="dot" style={{ background: TYPE_COLORS[d.type] ?? "#999" }} />
-                {d.type}
-              </span>
-              <span className="bar-track">
-                <span className="bar" style={{ width: `${100 * d.share}%`, background: TYPE_COLORS[d.type] ?? "#999", opacity: subset ? 0.35 : 1 }} />
-                {subset && <span className="bar overlay" style={{ width: `${100 * s.share}%`, background: TYPE_COLORS[d.type] ?? "#999" }} />}
-              </span>
-              <span className="bar-value">
-                {pct(subset ? s.share : d.share)} · {fmt(subset ? s.mae : d.mae)}
-              </span>
-            </button>
-          );
-        })}
+        {typesAll.map((d, k) => (
+          <BarRow
+            key={d.type}
+            label={d.type}
+            color={TYPE_COLORS[d.type] ?? "#999"}
+            all={d.share}
+            sel={subset ? typesSel[k].share : null}
+            value={`${pct(subset ? typesSel[k].share : d.share)} · ${fmt(subset ? typesSel[k].mae : d.mae)}`}
+            onClick={() => dispatch({ type: "select", indices: where(t.columns.interaction_type ?? [], d.type), source: `type: ${d.type}` })}
+            ariaLabel={`select the ${d.count} ${d.type} instances`}
+            data={{ "data-type": d.type }}
+          />
+        ))}
       </div>
 
       <DominanceBars all={all} idx={idx} subset={subset} />

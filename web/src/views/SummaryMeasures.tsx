@@ -3,6 +3,7 @@
 
 import { useMemo } from "react";
 import { modalityColor } from "../colors";
+import { BarRow } from "../components/common";
 import { dominanceByModality, dominatedBy, emapMetrics, emapOf, pidFractions, pidOf, shapleyShares, type EmapMeasure, type PidMeasure } from "../importance";
 import { useStore } from "../store";
 import { fmt, pct } from "../stats";
@@ -23,28 +24,19 @@ export function DominanceBars(props: { all: ArrayLike<number>; idx: ArrayLike<nu
       </h3>
       <div className="bars" role="list">
         {domAll.map((d, k) => {
-          const s = domSel[k];
+          const s = props.subset ? domSel[k] : undefined;
           return (
-            <button
-              type="button"
-              className="bar-row as-button"
+            <BarRow
               key={d.modality}
-              data-dominant={d.modality}
+              label={d.modality}
+              color={color(d.modality)}
+              all={d.share}
+              sel={s ? s.share : null}
+              value={`${pct(s ? s.share : d.share)} (${(s ? s.count : d.count).toLocaleString()})`}
               onClick={() => dispatch({ type: "select", indices: dominatedBy(t, d.modality), source: `dominance: ${d.modality}` })}
-              aria-label={`select the ${d.count} instances dominated by ${d.modality}`}
-            >
-              <span className="bar-label">
-                <span className="dot" style={{ background: color(d.modality) }} />
-                {d.modality}
-              </span>
-              <span className="bar-track">
-                <span className="bar" style={{ width: `${100 * d.share}%`, background: color(d.modality), opacity: props.subset ? 0.35 : 1 }} />
-                {props.subset && s && <span className="bar overlay" style={{ width: `${100 * s.share}%`, background: color(d.modality) }} />}
-              </span>
-              <span className="bar-value">
-                {pct(props.subset && s ? s.share : d.share)} ({(props.subset && s ? s.count : d.count).toLocaleString()})
-              </span>
-            </button>
+              ariaLabel={`select the ${d.count} instances dominated by ${d.modality}`}
+              data={{ "data-dominant": d.modality }}
+            />
           );
         })}
       </div>
