@@ -105,6 +105,13 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
         observed.current.add(li);
       }
   });
+  // a list scrolled to its end stays at its end when rows measured on the way in turn out taller than estimated
+  // (else the window, placed by the old scroll position, would stop short of the last rows until the next scroll)
+  const atEnd = useRef(false);
+  useEffect(() => {
+    const el = list.current;
+    if (el && atEnd.current && el.scrollTop + el.clientHeight < el.scrollHeight - 1) el.scrollTop = el.scrollHeight;
+  }, [measured]);
   const win = useMemo(
     () => rowWindow(shown.map((r) => heights.current.get(r.template.template_id) ?? ROW_ESTIMATE), scrollTop, VIEW_HEIGHT, MARGIN),
     [shown, scrollTop, measured], // `measured` stands for the heights map (a ref) changing
@@ -179,7 +186,11 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
           data-order={shown.map((r) => r.template.template_id).join(",")}
           data-count={shown.length}
           ref={list}
-          onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+          onScroll={(e) => {
+            const el = e.currentTarget;
+            atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 1;
+            setScrollTop(el.scrollTop);
+          }}
         >
           {/* spacers, not padding: the list's max-height bounds its content box, padding would grow the box */}
           {win.before > 0 && <li className="template-spacer" aria-hidden style={{ height: win.before }} />}
