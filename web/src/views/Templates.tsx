@@ -1,4 +1,4 @@
-import { memo, useEffect, useMemo, useRef, useState, type Dispatch } from "react";
+import { memo, useEffect, useMemo, useState, type Dispatch } from "react";
 import { paths, useDocument } from "../api";
 import { diverging, modalityColor, robustMaxAbs } from "../colors";
 import { DivergingLegend, Empty, ErrorBox, Loading, Panel } from "../components/common";
@@ -8,18 +8,10 @@ import type { SelectionAction } from "../selection";
 import { useSettledSelection, useStore, type RunData } from "../store";
 import { fmt, pct } from "../stats";
 import { rankTemplates, type RankedTemplate, type TemplateContribution, type TemplateSortKey } from "../templateRank";
-import { rowWindow } from "../templateWindow";
 import type { Template } from "../types";
 import "./Templates.css";
 
 const SHOWN = 150;
-// Only the rows in the list's 640 px scroll box, plus a margin, are in the page: 150 rows of ~26 elements were
-// 4,000 of the page's 4,800 elements, and each selection re-ranks them all (style, layout and commit of the whole
-// list dominated the lasso's settle at 50,000 instances). Rows differ in height (chips wrap), so each template's
-// height is measured once in view; rows not yet seen count as ROW_ESTIMATE.
-const VIEW_HEIGHT = 640;
-const MARGIN = 240; // px kept beyond each edge: Tab and short scrolls land on rows already there
-const ROW_ESTIMATE = 34;
 const contributionsPath = (run: string) => `api/runs/${encodeURIComponent(run)}/template-contributions`;
 
 export function TemplatesView() {
@@ -58,64 +50,6 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
   const scale = useMemo(() => robustMaxAbs(rows.flatMap((r) => [r.template.mean_attribution, ...r.contributions.map((c) => c.value)])), [rows]);
   const maxSupport = useMemo(() => Math.max(1e-9, ...rows.map((r) => r.selectionSupport)), [rows]);
   const source = rows.find((r) => r.contributionSource !== "none")?.contributionSource ?? "none";
-  const shown = useMemo(() => (rows.length > SHOWN ? rows.slice(0, SHOWN) : rows), [rows]);
-
-  // windowing: the scroll position as the list's scroll events last said (reading the element's own after a
-  // change of rows forces a layout), and each template's measured row height
-  const [scrollTop, setScrollTop] = useState(0);
-  const heights = useRef(new Map<number, number>());
-  const [measured, setMeasured] = useState(0);
-  const observer = useRef<ResizeObserver | null>(null);
-  const list = useRef<HTMLOListElement>(null);
-  useEffect(() => {
-    if (typeof ResizeObserver === "undefined") return;
-    const ro = new ResizeObserver((entries) => {
-      let changed = false;
-      for (const e of entries) {
-        const el = e.target as HTMLElement;
-        const id = Number(el.dataset.tid);
-        const h = e.borderBoxSize?.[0]?.blockSize ?? el.getBoundingClientRect().height;
-        if (!el.isConnected || !Number.isFinite(id) || h <= 0) continue;
-        if (Math.abs((heights.current.get(id) ?? -1) - h) > 0.5) {
-          heights.current.set(id, h);
-          changed = true;
-        }
-      }
-      if (changed) setMeasured((x) => x + 1);
-    });
-    observer.current = ro;
-    return () => ro.disconnect();
-  }, []);
-  // rows are keyed by position, so the same <li> elements stay observed while their templates change; those that
-  // left the window are let go (observing one again would re-measure it for nothing)
-  const observed = useRef(new Set<Element>());
-  useEffect(() => {
-    const ro = observer.current;
-    const el = list.current;
-    if (!ro) return;
-    for (const li of observed.current)
-      if (!li.isConnected) {
-        ro.unobserve(li);
-        observed.current.delete(li);
-      }
-    if (!el) return;
-    for (const li of Array.from(el.children))
-      if (li instanceof HTMLElement && li.dataset.tid && !observed.current.has(li)) {
-        ro.observe(li);
-        observed.current.add(li);
-      }
-  });
-  // a list scrolled to its end stays at its end when rows measured on the way in turn out taller than estimated
-  // (else the window, placed by the old scroll position, would stop short of the last rows until the next scroll)
-  const atEnd = useRef(false);
-  useEffect(() => {
-    const el = list.current;
-    if (el && atEnd.current && el.scrollTop + el.clientHeight < el.scrollHeight - 1) el.scrollTop = el.scrollHeight;
-  }, [measured]);
-  const win = useMemo(
-    () => rowWindow(shown.map((r) => heights.current.get(r.template.template_id) ?? ROW_ESTIMATE), scrollTop, VIEW_HEIGHT, MARGIN),
-    [shown, scrollTop, measured], // `measured` stands for the heights map (a ref) changing
-  );
 
   const controls = (
     <>
@@ -178,37 +112,20 @@ const TemplatesBody = memo(function TemplatesBody(props: { run: RunData; dispatc
           <span>Mean pred.</span>
           <span>By modality</span>
         </div>
-        {/* data-order: the whole ranked order (ids of every row, rendered or not), for tests and scripts */}
-        <ol
-          className="templates"
-          aria-label="templates"
-          data-testid="templates"
-          data-order={shown.map((r) => r.template.template_id).join(",")}
-          data-count={shown.length}
-          ref={list}
-          onScroll={(e) => {
-            const el = e.currentTarget;
-            atEnd.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 1;
-            setScrollTop(el.scrollTop);
-          }}
-        >
-          {/* spacers, not padding: the list's max-height bounds its content box, padding would grow the box */}
-          {win.before > 0 && <li className="template-spacer" aria-hidden style={{ height: win.before }} />}
-          {/* keyed by position: a re-ranking updates the rows in place instead of moving them */}
-          {shown.slice(win.first, win.last).map((r, j) => (
-            <li key={win.first + j} data-tid={r.template.template_id} data-position={win.first + j}>
-              <TemplateRow
-                row={r}
-                kinds={run.kinds}
-                scale={scale}
-                maxSupport={maxSupport}
-                hasSelection={selected !== null}
-                active={active === `template #${r.template.template_id}`}
-                onSelect={() => dispatch({ type: "select", indices: r.template.members, source: `template #${r.template.template_id}` })}
-              />
-            </li>
+        <ol className="templates" aria-label="templates" data-testid="templates">
+          {/* keyed by position: a re-ranking updates the rows in place instead of moving 150 of them */}
+          {rows.slice(0, SHOWN).map((r, k) => (
+            <TemplateRow
+              key={k}
+              row={r}
+              kinds={run.kinds}
+              scale={scale}
+              maxSupport={maxSupport}
+              hasSelection={selected !== null}
+              active={active === `template #${r.template.template_id}`}
+              onSelect={() => dispatch({ type: "select", indices: r.template.members, source: `template #${r.template.template_id}` })}
+            />
           ))}
-          {win.after > 0 && <li className="template-spacer" aria-hidden style={{ height: win.after }} />}
         </ol>
         {rows.length > SHOWN && <p className="note">Showing the first {SHOWN} of {rows.length} templates; filter to see others.</p>}
         <DivergingLegend max={scale} label={source === "shapley" ? "Mean modality Shapley value of the members" : "Mean attribution of the set's items, per modality"} width={200} />
@@ -229,50 +146,52 @@ function TemplateRow(props: { row: RankedTemplate; kinds: Record<string, string>
   const s = scale || 1;
   const contribTitle = r.contributions.map((c) => `${c.modality} ${fmt(c.value)}`).join(", ");
   return (
-    <button
-      type="button"
-      className={`template-row ${props.active ? "active" : ""}`}
-      data-template={t.template_id}
-      data-lift={r.lift == null ? "" : r.lift.toFixed(4)}
-      data-in-selection={r.inSelection}
-      aria-pressed={props.active}
-      onClick={props.onSelect}
-      title={`${t.count} instances; click to select them in every view`}
-    >
-      <span className="items">
-        {t.items.map((item) => (
-          <ItemChip key={item} item={item} kinds={props.kinds} />
-        ))}
-      </span>
-      <span className="support">
-        <span className="support-bar" style={{ width: `${(100 * r.selectionSupport) / props.maxSupport}%` }} />
-        <span className="support-text">
-          {props.hasSelection ? (
-            <>
-              {r.inSelection} · <em>{r.lift == null ? "—" : `${r.lift.toFixed(1)}×`}</em>
-            </>
+    <li>
+      <button
+        type="button"
+        className={`template-row ${props.active ? "active" : ""}`}
+        data-template={t.template_id}
+        data-lift={r.lift == null ? "" : r.lift.toFixed(4)}
+        data-in-selection={r.inSelection}
+        aria-pressed={props.active}
+        onClick={props.onSelect}
+        title={`${t.count} instances; click to select them in every view`}
+      >
+        <span className="items">
+          {t.items.map((item) => (
+            <ItemChip key={item} item={item} kinds={props.kinds} />
+          ))}
+        </span>
+        <span className="support">
+          <span className="support-bar" style={{ width: `${(100 * r.selectionSupport) / props.maxSupport}%` }} />
+          <span className="support-text">
+            {props.hasSelection ? (
+              <>
+                {r.inSelection} · <em>{r.lift == null ? "—" : `${r.lift.toFixed(1)}×`}</em>
+              </>
+            ) : (
+              pct(t.support)
+            )}
+          </span>
+        </span>
+        <span className="num">{fmt(t.mean_prediction)}</span>
+        <span className="contrib" title={`mean attribution ${fmt(attr)}${contribTitle ? `: ${contribTitle}` : ""}`} data-testid="template-contrib">
+          {r.contributions.length === 0 ? (
+            <span className="contrib-bar-row">
+              <span className="attr-axis" />
+              <span className="contrib-bar" style={barStyle(attr, s, diverging(attr, s))} />
+            </span>
           ) : (
-            pct(t.support)
+            r.contributions.map((c) => (
+              <span className="contrib-bar-row" key={c.modality} data-modality={c.modality}>
+                <span className="attr-axis" />
+                <span className="contrib-bar" style={barStyle(c.value, s, modalityColor(c.modality, props.kinds[c.modality]))} />
+              </span>
+            ))
           )}
         </span>
-      </span>
-      <span className="num">{fmt(t.mean_prediction)}</span>
-      <span className="contrib" title={`mean attribution ${fmt(attr)}${contribTitle ? `: ${contribTitle}` : ""}`} data-testid="template-contrib">
-        {r.contributions.length === 0 ? (
-          <span className="contrib-bar-row">
-            <span className="attr-axis" />
-            <span className="contrib-bar" style={barStyle(attr, s, diverging(attr, s))} />
-          </span>
-        ) : (
-          r.contributions.map((c) => (
-            <span className="contrib-bar-row" key={c.modality} data-modality={c.modality}>
-              <span className="attr-axis" />
-              <span className="contrib-bar" style={barStyle(c.value, s, modalityColor(c.modality, props.kinds[c.modality]))} />
-            </span>
-          ))
-        )}
-      </span>
-    </button>
+      </button>
+    </li>
   );
 }
 
